@@ -1,0 +1,19 @@
+"""The alerts app's models, one module per idea."""
+
+from .alerts import Alert, AlertTemplate, AlertText
+from .areas import Area, LevelChange
+from .deliveries import Delivery
+from .messaging import CheckIn, InboundMessage, OutboxMessage, WebhookEvent
+
+__all__ = [
+    "Alert",
+    "AlertTemplate",
+    "AlertText",
+    "Area",
+    "CheckIn",
+    "Delivery",
+    "InboundMessage",
+    "LevelChange",
+    "OutboxMessage",
+    "WebhookEvent",
+]

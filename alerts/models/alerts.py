@@ -1,0 +1,167 @@
+"""Alerts (message campaigns), their texts per language, and the templates per level."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+
+class Alert(models.Model):
+    """One message campaign to an audience, on one or more channels.
+
+    States::
+
+        DRAFT -> AWAITING_APPROVAL -> SCHEDULED -> SENDING -> SENT
+          |              |                |           |
+          +--------------+--> CANCELLED   +-----------+--> ABORTED
+
+    A live alert is approved by a staff member other than its author; a test alert goes
+    only to the staff test list. ``references`` points at the alert an Update or Cancel
+    (CAP msgType) corrects.
+    """
+
+    class State(models.TextChoices):
+        DRAFT = "draft", _("Draft")  # being written
+        AWAITING_APPROVAL = "awaiting_approval", _("Awaiting approval")  # submitted, not yet approved
+        SCHEDULED = "scheduled", _("Approved, scheduled")  # approved; fan-out starts at send_at
+        SENDING = "sending", _("Sending")  # fan-out started; deliveries not all final
+        SENT = "sent", _("Sent")  # every delivery final
+        CANCELLED = "cancelled", _("Cancelled")  # withdrawn before approval
+        ABORTED = "aborted", _("Aborted")  # stopped after approval; unsent deliveries skipped
+
+    class MsgType(models.TextChoices):  # CAP 1.2 msgType
+        ALERT = "Alert", "Alert"
+        UPDATE = "Update", "Update"
+        CANCEL = "Cancel", "Cancel"
+
+    class Category(models.TextChoices):  # CAP 1.2 category (subset staff use)
+        SAFETY = "Safety", _("Safety")
+        SECURITY = "Security", _("Security")
+        HEALTH = "Health", _("Health")
+        TRANSPORT = "Transport", _("Transport")
+        GEO = "Geo", _("Geophysical")
+        MET = "Met", _("Weather")
+        OTHER = "Other", _("Other")
+
+    class Urgency(models.TextChoices):
+        IMMEDIATE = "Immediate", _("Immediate")
+        EXPECTED = "Expected", _("Expected")
+        FUTURE = "Future", _("Future")
+        PAST = "Past", _("Past")
+        UNKNOWN = "Unknown", _("Unknown")
+
+    class Severity(models.TextChoices):
+        EXTREME = "Extreme", _("Extreme")
+        SEVERE = "Severe", _("Severe")
+        MODERATE = "Moderate", _("Moderate")
+        MINOR = "Minor", _("Minor")
+        UNKNOWN = "Unknown", _("Unknown")
+
+    class Certainty(models.TextChoices):
+        OBSERVED = "Observed", _("Observed")
+        LIKELY = "Likely", _("Likely")
+        POSSIBLE = "Possible", _("Possible")
+        UNLIKELY = "Unlikely", _("Unlikely")
+        UNKNOWN = "Unknown", _("Unknown")
+
+    class ResponseType(models.TextChoices):
+        EVACUATE = "Evacuate", _("Evacuate")
+        SHELTER = "Shelter", _("Shelter")
+        PREPARE = "Prepare", _("Prepare")
+        MONITOR = "Monitor", _("Monitor")
+        AVOID = "Avoid", _("Avoid")
+        ALL_CLEAR = "AllClear", _("All clear")
+        NONE = "None", _("None")
+
+    title = models.CharField(_("title"), max_length=200)
+    state = models.CharField(max_length=20, choices=State.choices, default=State.DRAFT, db_index=True)
+    is_test = models.BooleanField(_("test alert"), default=True)  # safe default: a test
+    msg_type = models.CharField(max_length=8, choices=MsgType.choices, default=MsgType.ALERT)
+    references = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="corrections")
+    send_sms = models.BooleanField(_("send by SMS"), default=True)
+    send_email = models.BooleanField(_("send by email"), default=True)
+    # Audience: people present in these areas, and/or within radius_km of a point.
+    areas = models.ManyToManyField("alerts.Area", blank=True, related_name="alerts")
+    center_latitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
+    center_longitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
+    radius_km = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True)
+    # Explicit approver choice for urgent live alerts: also reach unverified contacts.
+    include_unverified = models.BooleanField(default=False)
+    fallback_language = models.CharField(max_length=8, default="en")
+    category = models.CharField(max_length=12, choices=Category.choices, default=Category.SAFETY)
+    urgency = models.CharField(max_length=12, choices=Urgency.choices, default=Urgency.IMMEDIATE)
+    severity = models.CharField(max_length=12, choices=Severity.choices, default=Severity.SEVERE)
+    certainty = models.CharField(max_length=12, choices=Certainty.choices, default=Certainty.LIKELY)
+    response_type = models.CharField(max_length=12, choices=ResponseType.choices, default=ResponseType.PREPARE)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    send_at = models.DateTimeField(null=True, blank=True)  # None: as soon as approved
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)  # fan-out began
+    finished_at = models.DateTimeField(null=True, blank=True)  # all deliveries final
+    aborted_at = models.DateTimeField(null=True, blank=True)
+    aborted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # Counts taken when the audience was last computed (citizens, people, addresses per channel).
+    audience_summary = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(msg_type="Alert") | Q(references__isnull=False),
+                name="alert_update_or_cancel_references_original",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{'[TEST] ' if self.is_test else ''}{self.title}"
+
+
+class AlertText(models.Model):
+    """An alert's words in one language: the SMS text and the email subject and body."""
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="texts")
+    language = models.CharField(max_length=8)
+    sms_text = models.TextField(_("SMS text"), blank=True)
+    email_subject = models.CharField(_("email subject"), max_length=200, blank=True)
+    email_body = models.TextField(_("email body"), blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["alert", "language"], name="alerttext_unique_language")]
+
+    def __str__(self) -> str:
+        return f"{self.alert_id}/{self.language}"
+
+
+class AlertTemplate(models.Model):
+    """Staff-edited wording drafted into an alert when an Area reaches ``level``.
+
+    Placeholders (``{name}``, ``{area}``, ``{level}``, ...) are checked when the
+    template is saved, never while messages are rendered.
+    """
+
+    level = models.PositiveSmallIntegerField()
+    language = models.CharField(max_length=8)
+    sms_text = models.TextField(_("SMS text"))
+    email_subject = models.CharField(_("email subject"), max_length=200)
+    email_body = models.TextField(_("email body"))
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["level", "language"], name="template_unique_level_language")]
+        ordering = ["level", "language"]
+
+    def __str__(self) -> str:
+        return f"level {self.level} / {self.language}"

@@ -1,0 +1,72 @@
+"""Deliveries: one message to one address on one channel for one alert."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Delivery(models.Model):
+    """The unit that is sent, retried and tracked.
+
+    States::
+
+        QUEUED --claim--> SENDING --provider accepted--> SENT --callback--> DELIVERED
+           ^                 |                             |
+           |                 +--transient--> RETRY --------+ (due again at next_attempt_at)
+           |                 +--permanent / attempts used up--> FAILED
+           +--(sweep re-queues a stalled SENDING whose provider never saw it)
+        QUEUED / RETRY --opted out, aborted, duplicate--> SKIPPED
+        SENT --callback undelivered/failed--> FAILED
+
+    ``(alert, channel, address)`` is unique: one message per address per alert. A send
+    is claimed by moving QUEUED/RETRY to SENDING in the database before the provider is
+    called, so a task that runs twice finds nothing left to claim.
+    """
+
+    class Channel(models.TextChoices):
+        SMS = "sms", "SMS"
+        EMAIL = "email", "Email"
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"  # created, waiting for a send task
+        SENDING = "sending", "Sending"  # claimed by a worker; provider call under way
+        RETRY = "retry", "Retrying"  # transient failure; due again at next_attempt_at
+        SENT = "sent", "Sent"  # accepted by the provider (final unless a callback follows)
+        DELIVERED = "delivered", "Delivered"  # the provider confirmed delivery (final)
+        FAILED = "failed", "Failed"  # permanent failure, reason kept (final)
+        SKIPPED = "skipped", "Skipped"  # never sent: opted out, aborted (final)
+
+    FINAL_STATES = (State.SENT, State.DELIVERED, State.FAILED, State.SKIPPED)
+
+    alert = models.ForeignKey("alerts.Alert", on_delete=models.CASCADE, related_name="deliveries")
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    address = models.CharField(max_length=254)  # E.164 number or lower-case email
+    citizen = models.ForeignKey(
+        "registrations.Citizen", null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries"
+    )
+    language = models.CharField(max_length=8, default="en")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    provider_message_id = models.CharField(max_length=64, blank=True, db_index=True)
+    error_code = models.CharField(max_length=16, blank=True)
+    error_reason = models.CharField(max_length=300, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["alert", "channel", "address"], name="delivery_unique_alert_channel_address"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["alert", "state"]),
+            models.Index(fields=["state", "next_attempt_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"delivery #{self.pk} ({self.channel}, {self.state})"

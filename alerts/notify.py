@@ -1,0 +1,60 @@
+"""Single messages outside an alert: verification codes, self-service links, replies.
+
+``queue_message`` hands the message to a Celery task once the surrounding transaction
+commits (so no task refers to a row that may still roll back); the task sends it through
+the configured channel and retries transient failures with backoff.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+
+from alerts.channels import ChannelError, OutgoingMessage, SendResult, get_channel
+
+logger = logging.getLogger(__name__)
+
+
+def queue_message(
+    channel: str, to: str, body: str, *, subject: str = "", html_body: str = "", reference: str = ""
+) -> None:
+    """Send a message after the current transaction commits (at once outside one)."""
+    from alerts.tasks import send_single_message
+
+    payload = {
+        "channel": channel,
+        "to": to,
+        "body": body,
+        "subject": subject,
+        "html_body": html_body,
+        "reference": reference,
+    }
+    transaction.on_commit(lambda: send_single_message.delay(payload))
+
+
+def send_message(payload: dict) -> SendResult:
+    """Send one message now. Raises ChannelError as the channel does."""
+    message = OutgoingMessage(
+        channel=payload["channel"],
+        to=payload["to"],
+        body=payload["body"],
+        subject=payload.get("subject", ""),
+        html_body=payload.get("html_body", ""),
+        reference=payload.get("reference", ""),
+    )
+    try:
+        result = get_channel(message.channel).send(message)
+    except ChannelError as exc:
+        logger.warning(
+            "single %s message %s failed (%s, code %s)",
+            message.channel,
+            message.reference,
+            "permanent" if exc.permanent else "transient",
+            exc.code or "-",
+        )
+        raise
+    logger.info(
+        "single %s message %s handed over as %s", message.channel, message.reference, result.provider_message_id
+    )
+    return result

@@ -1,0 +1,136 @@
+"""Strict reading of settings from the environment.
+
+A setting that is present but malformed (``DEBUG=maybe``, ``SMS_RATE=fast``) stops the
+process at start with ``ImproperlyConfigured`` naming the variable, instead of surfacing
+later as a surprise. Secrets may also come from files (``NAME_FILE``), as container
+platforms mount them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+env = environ.Env()
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def env_bool(name: str, default: bool) -> bool:
+    """Return the boolean in ``name``; raise ImproperlyConfigured for anything unclear."""
+    raw = env.str(name, default=None)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name} must be a boolean (true/false/1/0), not {raw!r}")
+
+
+def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
+    """Return the integer in ``name``; raise ImproperlyConfigured if it is not one."""
+    raw = env.str(name, default=None)
+    if raw is None:
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+def env_float(name: str, default: float, *, minimum: float | None = None) -> float:
+    """Return the number in ``name``; raise ImproperlyConfigured if it is not one."""
+    raw = env.str(name, default=None)
+    if raw is None:
+        return default
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, not {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+def env_secret(name: str, default: str | None = None) -> str | None:
+    """Return a secret from ``name`` or from the file named by ``name_FILE``.
+
+    Setting both is an error: it is never clear which one the operator meant.
+    """
+    direct = env.str(name, default=None)
+    file_name = env.str(f"{name}_FILE", default=None)
+    if direct is not None and file_name is not None:
+        raise ImproperlyConfigured(f"Set {name} or {name}_FILE, not both")
+    if file_name is not None:
+        path = Path(file_name)
+        try:
+            return path.read_text().strip()
+        except OSError as exc:
+            raise ImproperlyConfigured(f"{name}_FILE: cannot read {file_name}: {exc}") from None
+    return direct if direct is not None else default
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    """Return a comma-separated list, blanks dropped."""
+    raw = env.str(name, default=None)
+    if raw is None:
+        return list(default)
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    """Return ``name`` if it is one of ``choices``; raise ImproperlyConfigured otherwise."""
+    value = env.str(name, default=default).strip()
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+    return value
+
+
+def env_db(name: str, default: str) -> dict:
+    """Parse a database URL; a malformed one is an error at start."""
+    raw = env.str(name, default=default)
+    try:
+        return environ.Env.db_url_config(raw)
+    except Exception as exc:  # django-environ raises several types for bad URLs
+        raise ImproperlyConfigured(f"{name} is not a valid database URL: {exc}") from None
+
+
+_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def env_rate(name: str, default: str) -> tuple[int, int]:
+    """Parse a rate such as ``20/h`` into (count, period in seconds)."""
+    raw = env.str(name, default=default).strip()
+    count, _, period = raw.partition("/")
+    try:
+        number = int(count)
+        seconds = _PERIODS[period]
+    except (ValueError, KeyError):
+        raise ImproperlyConfigured(f"{name} must look like 20/h (count per s, m, h or d), not {raw!r}") from None
+    if number < 1:
+        raise ImproperlyConfigured(f"{name} must allow at least one request, not {raw!r}")
+    return number, seconds
+
+
+def env_json(name: str, default: dict) -> dict:
+    """Parse a JSON object from ``name``."""
+    import json
+
+    raw = env.str(name, default=None)
+    if raw is None:
+        return dict(default)
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be a JSON object: {exc}") from None
+    if not isinstance(value, dict):
+        raise ImproperlyConfigured(f"{name} must be a JSON object, not {type(value).__name__}")
+    return value

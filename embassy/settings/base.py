@@ -1,0 +1,239 @@
+"""Settings shared by every deployment. Values that differ come from the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from embassy.env import (
+    env_bool,
+    env_choice,
+    env_db,
+    env_float,
+    env_int,
+    env_json,
+    env_list,
+    env_rate,
+    env_secret,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = env_secret("SECRET_KEY")  # each deployment module decides what a missing one means
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+# Public address of this site, used in links we send (verification, self-service,
+# check-in, unsubscribe) and in provider status-callback URLs.
+PUBLIC_BASE_URL = env_secret("PUBLIC_BASE_URL", "http://127.0.0.1:8000") or ""
+PUBLIC_BASE_URL = PUBLIC_BASE_URL.rstrip("/")
+
+# Only when the deployment says a TLS-terminating proxy in front is trusted do we believe
+# its X-Forwarded-Proto / X-Forwarded-Host; webhook signatures are then checked against
+# the URL the provider called. Otherwise the request URL is used as received.
+TRUST_FORWARDED_HEADERS = env_bool("TRUST_FORWARDED_HEADERS", False)
+if TRUST_FORWARDED_HEADERS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    USE_X_FORWARDED_HOST = True
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_countries",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
+    "registrations",
+    "alerts",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns lock-outs into a response.
+    "axes.middleware.AxesMiddleware",
+]
+
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+ROOT_URLCONF = "embassy.urls"
+WSGI_APPLICATION = "embassy.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env_db("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+DATABASES["default"].setdefault("CONN_MAX_AGE", env_int("DB_CONN_MAX_AGE", 60, minimum=0))
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# --- Language and time -------------------------------------------------------------
+LANGUAGE_CODE = "en"
+# Languages the web pages are translated into. Dari (Afghan Persian, written right to
+# left) uses Django's "fa" locale.
+LANGUAGES = [
+    ("en", "English"),
+    ("fa", "دری"),
+]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+# Languages a citizen may ask alerts in; alert texts fall back to ALERT_FALLBACK_LANGUAGE.
+ALERT_LANGUAGES = [
+    ("en", "English"),
+    ("fa", "دری (Dari)"),
+    ("ps", "پښتو (Pashto)"),
+    ("ar", "العربية (Arabic)"),
+    ("fr", "Français"),
+]
+ALERT_FALLBACK_LANGUAGE = "en"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+
+# --- Cache (rate limits, lock-outs) --------------------------------------------------
+REDIS_URL = env_secret("REDIS_URL")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "embassy",
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Celery ---------------------------------------------------------------------------
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not REDIS_URL)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_ACKS_LATE = True  # a worker killed mid-task leaves it on the broker
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60)}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+
+# --- Channels (providers) ------------------------------------------------------------
+# Which implementation carries each channel: "outbox" keeps messages on the development
+# outbox page; "twilio" and "sendgrid" reach the providers through their SDKs.
+SMS_BACKEND = env_choice("SMS_BACKEND", "outbox", ("outbox", "twilio"))
+EMAIL_BACKEND_NAME = env_choice("EMAIL_BACKEND_NAME", "outbox", ("outbox", "sendgrid"))
+TWILIO_ACCOUNT_SID = env_secret("TWILIO_ACCOUNT_SID", "")
+TWILIO_AUTH_TOKEN = env_secret("TWILIO_AUTH_TOKEN", "")
+TWILIO_MESSAGING_SERVICE_SID = env_secret("TWILIO_MESSAGING_SERVICE_SID", "")
+TWILIO_FROM_NUMBER = env_secret("TWILIO_FROM_NUMBER", "")
+# Base URL of the Twilio API; only the loopback provider stub ever changes it.
+TWILIO_API_BASE_URL = env_secret("TWILIO_API_BASE_URL", "https://api.twilio.com") or ""
+SENDGRID_API_KEY = env_secret("SENDGRID_API_KEY", "")
+SENDGRID_API_BASE_URL = env_secret("SENDGRID_API_BASE_URL", "https://api.sendgrid.com") or ""
+# Public key (base64 DER) of SendGrid's signed Event Webhook.
+SENDGRID_WEBHOOK_PUBLIC_KEY = env_secret("SENDGRID_WEBHOOK_PUBLIC_KEY", "")
+SENDGRID_WEBHOOK_MAX_AGE_SECONDS = env_int("SENDGRID_WEBHOOK_MAX_AGE_SECONDS", 600, minimum=1)
+EMAIL_FROM_ADDRESS = env_secret("EMAIL_FROM_ADDRESS", "alerts@embassy.example") or ""
+EMAIL_FROM_NAME = env_secret("EMAIL_FROM_NAME", "Embassy alerts") or ""
+PROVIDER_TIMEOUT_SECONDS = env_float("PROVIDER_TIMEOUT_SECONDS", 10.0, minimum=0.1)
+# Messages per second for each SMS sender, shared by every worker through Redis.
+SMS_RATE_PER_SECOND = env_int("SMS_RATE_PER_SECOND", 100, minimum=1)
+
+# --- Registration --------------------------------------------------------------------
+VERIFICATION_CODE_TTL_SECONDS = env_int("VERIFICATION_CODE_TTL_SECONDS", 15 * 60, minimum=60)
+VERIFICATION_MAX_ATTEMPTS = env_int("VERIFICATION_MAX_ATTEMPTS", 5, minimum=1)
+SELF_SERVICE_LINK_TTL_SECONDS = env_int("SELF_SERVICE_LINK_TTL_SECONDS", 24 * 3600, minimum=300)
+# "N/P" with P in s, m, h: per client address and per contact address.
+REGISTRATION_RATE_PER_CLIENT = env_rate("REGISTRATION_RATE_PER_CLIENT", "20/h")
+REGISTRATION_RATE_PER_ADDRESS = env_rate("REGISTRATION_RATE_PER_ADDRESS", "5/h")
+CODE_ATTEMPT_RATE_PER_CLIENT = env_rate("CODE_ATTEMPT_RATE_PER_CLIENT", "30/h")
+RATE_LIMITS_ENABLED = env_bool("RATE_LIMITS_ENABLED", True)
+
+# --- Staff sign-in -------------------------------------------------------------------
+LOGIN_URL = "console:login"
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = env_float("AXES_COOLOFF_HOURS", 1.0, minimum=0.01)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+OTP_TOTP_ISSUER = "Embassy alerts"
+
+# --- Security headers that hold everywhere ---------------------------------------------
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+
+# --- Logs: never phone numbers, emails or message bodies -------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"redact": {"()": "embassy.logging.RedactContactsFilter"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]},
+    },
+    "root": {"handlers": ["console"], "level": env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))},
+    "loggers": {
+        # The SDKs log full request bodies (numbers, texts) at DEBUG: keep them quiet.
+        "twilio": {"level": "WARNING"},
+        "twilio.http_client": {"level": "WARNING"},
+        "python_http_client": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+    },
+}
+
+# --- Advisory levels ------------------------------------------------------------------
+# The default four-step scale; a deployment may reword it (JSON object, level -> words).
+ADVISORY_LEVELS = {
+    int(k): v
+    for k, v in env_json(
+        "ADVISORY_LEVELS",
+        {
+            "1": "Exercise normal precautions",
+            "2": "Exercise increased caution",
+            "3": "Reconsider travel",
+            "4": "Do not travel",
+        },
+    ).items()
+}

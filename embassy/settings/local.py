@@ -1,0 +1,18 @@
+"""The embedded default for a first run: SQLite, tasks in-process, the outbox page.
+
+Nothing here is fit for a server facing the internet; ``production`` is.
+"""
+
+from __future__ import annotations
+
+from embassy.env import env_bool, env_list
+
+from .base import *  # noqa: F403
+
+DEBUG = env_bool("DEBUG", True)
+# A development key, made per checkout and never committed.
+if not SECRET_KEY:  # noqa: F405
+    from embassy.devkey import development_secret_key
+
+    SECRET_KEY = development_secret_key(BASE_DIR)  # noqa: F405
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])

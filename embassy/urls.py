@@ -1,0 +1,13 @@
+"""Top-level routes. Each app keeps its own urls module."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("", include("alerts.urls")),
+    path("", include("registrations.urls")),
+]

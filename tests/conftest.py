@@ -1,0 +1,57 @@
+"""Session-wide test rules.
+
+- Nothing may reach the network beyond loopback (``embassy.netguard``).
+- Tests marked ``postgres``, ``redis`` or ``worker`` are skipped, with the reason, when
+  that service is not reachable; with ``REQUIRE_SERVICES=1`` (CI) the run fails instead.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.conf import settings
+
+from embassy.netguard import allow_loopback_only
+
+allow_loopback_only()
+os.environ["EMBASSY_LOOPBACK_ONLY"] = "1"  # inherited by the worker processes tests start
+
+_NEEDS = {"postgres": ("postgres",), "redis": ("redis",), "worker": ("postgres", "redis")}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    missing = getattr(settings, "SERVICES_MISSING", {})
+    if missing and os.environ.get("REQUIRE_SERVICES") == "1":
+        raise pytest.UsageError(
+            "REQUIRE_SERVICES=1 but: " + "; ".join(missing.values()) + ". Start them (see .ci/run) and run again."
+        )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    missing = getattr(settings, "SERVICES_MISSING", {})
+    if not missing:
+        return
+    for item in items:
+        for marker, services in _NEEDS.items():
+            if item.get_closest_marker(marker) is None:
+                continue
+            absent = [missing[name] for name in services if name in missing]
+            if absent:
+                item.add_marker(pytest.mark.skip(reason="service missing: " + "; ".join(absent)))
+                break
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    db = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+    lines = [f"database: {db}; broker: {'redis' if settings.REDIS_URL else 'in-memory'}"]
+    for reason in getattr(settings, "SERVICES_MISSING", {}).values():
+        lines.append(f"SERVICE MISSING: {reason} (tests that need it are skipped)")
+    return lines
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache() -> None:
+    from django.core.cache import cache
+
+    cache.clear()
