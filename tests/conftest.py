@@ -15,6 +15,9 @@ from django.conf import settings
 from embassy.netguard import allow_loopback_only
 
 allow_loopback_only()
+
+# Fixture modules, one per part (each owned by the part that needs it).
+pytest_plugins: list[str] = []
 os.environ["EMBASSY_LOOPBACK_ONLY"] = "1"  # inherited by the worker processes tests start
 
 _NEEDS = {"postgres": ("postgres",), "redis": ("redis",), "worker": ("postgres", "redis")}

@@ -237,3 +237,9 @@ ADVISORY_LEVELS = {
         },
     ).items()
 }
+
+# Webhook paths (mounted by alerts.webhooks); the SMS channel builds status-callback URLs
+# from PUBLIC_BASE_URL + TWILIO_STATUS_CALLBACK_PATH.
+TWILIO_STATUS_CALLBACK_PATH = "/hooks/twilio/status/"
+TWILIO_INBOUND_PATH = "/hooks/twilio/inbound/"
+SENDGRID_EVENTS_PATH = "/hooks/sendgrid/events/"
