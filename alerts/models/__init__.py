@@ -2,6 +2,7 @@
 
 from .alerts import Alert, AlertTemplate, AlertText
 from .areas import Area, LevelChange
+from .audit import AuditEntry
 from .deliveries import Delivery
 from .messaging import CheckIn, InboundMessage, OutboxMessage, WebhookEvent
 
@@ -9,6 +10,7 @@ __all__ = [
     "Alert",
     "AlertTemplate",
     "AlertText",
+    "AuditEntry",
     "Area",
     "CheckIn",
     "Delivery",
