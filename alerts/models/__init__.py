@@ -5,6 +5,7 @@ from .areas import Area, LevelChange
 from .audit import AuditEntry
 from .deliveries import Delivery
 from .messaging import CheckIn, InboundMessage, OutboxMessage, WebhookEvent
+from .recipients import StaffTestRecipient
 
 __all__ = [
     "Alert",
@@ -17,5 +18,6 @@ __all__ = [
     "InboundMessage",
     "LevelChange",
     "OutboxMessage",
+    "StaffTestRecipient",
     "WebhookEvent",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -13,13 +14,22 @@ class Alert(models.Model):
 
     States::
 
-        DRAFT -> AWAITING_APPROVAL -> SCHEDULED -> SENDING -> SENT
-          |              |                |           |
-          +--------------+--> CANCELLED   +-----------+--> ABORTED
+        DRAFT --submit--> AWAITING_APPROVAL --approve--> SCHEDULED --fan-out--> SENDING --all final--> SENT
+          ^                   |      |                       |                      |
+          +----return---------+      |                       +---------abort--------+--> ABORTED
+          |                          |
+          +-----------cancel---------+--> CANCELLED
+
+    Each arrow is one service function in ``alerts.services.alerts`` / ``fanout``
+    (``submit_for_approval``, ``return_to_draft``, ``approve_alert``, ``cancel_alert``,
+    ``start_fan_out``, ``abort_alert``, ``sweep_deliveries``); any other move raises
+    ``AlertStateError``. Approval always passes through SCHEDULED: ``send_at`` in the
+    future waits for the beat task ``start_due_alerts``, otherwise the fan-out is queued
+    when the approving transaction commits.
 
     A live alert is approved by a staff member other than its author; a test alert goes
-    only to the staff test list. ``references`` points at the alert an Update or Cancel
-    (CAP msgType) corrects.
+    only to the staff test list and its texts start with "TEST:". ``references`` points at
+    the alert an Update or Cancel (CAP msgType) corrects.
     """
 
     class State(models.TextChoices):
@@ -87,6 +97,12 @@ class Alert(models.Model):
     center_latitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
     center_longitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
     radius_km = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True)
+    # The named place at the centre, and its region (ISO 3166-2): people there who gave no
+    # coordinates are included as a fallback, counted apart so the console can show them.
+    center_name = models.CharField(_("place"), max_length=120, blank=True)
+    center_region = models.CharField(_("region of the place"), max_length=8, blank=True)
+    # The advisory level this alert announces, when a level change drafted it.
+    advisory_level = models.PositiveSmallIntegerField(null=True, blank=True)
     # Explicit approver choice for urgent live alerts: also reach unverified contacts.
     include_unverified = models.BooleanField(default=False)
     fallback_language = models.CharField(max_length=8, default="en")
@@ -105,11 +121,19 @@ class Alert(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)  # fan-out began
     finished_at = models.DateTimeField(null=True, blank=True)  # all deliveries final
     aborted_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
     aborted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     # Counts taken when the audience was last computed (citizens, people, addresses per channel).
     audience_summary = models.JSONField(default=dict, blank=True)
+    # Fan-out bookkeeping: the audience key read so far (keyset cursor), the lease the
+    # running fan-out renews per chunk (a stale one is taken over by the sweep), and when
+    # every delivery had been created.
+    fanout_cursor = models.BigIntegerField(default=0)
+    fanout_heartbeat_at = models.DateTimeField(null=True, blank=True)
+    fanout_done_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -124,6 +148,11 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"{'[TEST] ' if self.is_test else ''}{self.title}"
+
+    @property
+    def channels(self) -> list[str]:
+        """The delivery channels this alert uses ("sms", "email")."""
+        return [name for name, on in (("sms", self.send_sms), ("email", self.send_email)) if on]
 
 
 class AlertText(models.Model):
@@ -140,6 +169,13 @@ class AlertText(models.Model):
 
     def __str__(self) -> str:
         return f"{self.alert_id}/{self.language}"
+
+    def clean(self) -> None:
+        from alerts.services.rendering import placeholder_errors_by_field
+
+        errors = placeholder_errors_by_field(self)
+        if errors:
+            raise ValidationError(errors)
 
 
 class AlertTemplate(models.Model):
@@ -165,3 +201,10 @@ class AlertTemplate(models.Model):
 
     def __str__(self) -> str:
         return f"level {self.level} / {self.language}"
+
+    def clean(self) -> None:
+        from alerts.services.rendering import placeholder_errors_by_field
+
+        errors = placeholder_errors_by_field(self)
+        if errors:
+            raise ValidationError(errors)

@@ -12,15 +12,29 @@ class Delivery(models.Model):
 
         QUEUED --claim--> SENDING --provider accepted--> SENT --callback--> DELIVERED
            ^                 |                             |
-           |                 +--transient--> RETRY --------+ (due again at next_attempt_at)
+           |                 +--transient--> RETRY --------+ (claimed again once next_attempt_at is due)
            |                 +--permanent / attempts used up--> FAILED
-           +--(sweep re-queues a stalled SENDING whose provider never saw it)
-        QUEUED / RETRY --opted out, aborted, duplicate--> SKIPPED
+           |                 +--left SENDING by a dead worker (sweep)--> FAILED "outcome unknown"
+        QUEUED / RETRY --opted out, aborted--> SKIPPED
         SENT --callback undelivered/failed--> FAILED
 
     ``(alert, channel, address)`` is unique: one message per address per alert. A send
-    is claimed by moving QUEUED/RETRY to SENDING in the database before the provider is
-    called, so a task that runs twice finds nothing left to claim.
+    is claimed by moving QUEUED/RETRY to SENDING in the database (rows locked with
+    ``FOR UPDATE SKIP LOCKED``, the alert checked to be SENDING in the same statement)
+    before the provider is called, so a task that runs twice finds nothing left to claim,
+    and an aborted alert has nothing more claimed.
+
+    A delivery still SENDING after ``DELIVERY_SENDING_STALE_SECONDS`` belongs to a worker
+    that died between the claim and writing the provider's answer: the provider may or
+    may not have taken the message. The chosen rule is **never send it again**: the sweep
+    ends it FAILED with ``error_code="unknown"`` and reason "outcome unknown" (a missed
+    message is visible and staff can follow up; a second evacuation text is not
+    undoable). If the provider did take it, its status callback (``?ref=delivery:<id>``)
+    or the late answer of a slow worker still moves the row on to SENT/DELIVERED.
+
+    ``enqueued_at`` is when a send task was last queued for the row; the sweep queues
+    again only rows whose task is older than ``DELIVERY_REQUEUE_AFTER_SECONDS`` (a task
+    lost with a killed worker), never by Celery countdowns.
     """
 
     class Channel(models.TextChoices):
@@ -37,6 +51,7 @@ class Delivery(models.Model):
         SKIPPED = "skipped", "Skipped"  # never sent: opted out, aborted (final)
 
     FINAL_STATES = (State.SENT, State.DELIVERED, State.FAILED, State.SKIPPED)
+    OPEN_STATES = (State.QUEUED, State.SENDING, State.RETRY)
 
     alert = models.ForeignKey("alerts.Alert", on_delete=models.CASCADE, related_name="deliveries")
     channel = models.CharField(max_length=8, choices=Channel.choices)
@@ -49,6 +64,7 @@ class Delivery(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
     provider_message_id = models.CharField(max_length=64, blank=True, db_index=True)
     error_code = models.CharField(max_length=16, blank=True)
     error_reason = models.CharField(max_length=300, blank=True)
@@ -64,7 +80,8 @@ class Delivery(models.Model):
             )
         ]
         indexes = [
-            models.Index(fields=["alert", "state"]),
+            # alert_progress: one grouped COUNT, answered from this index alone.
+            models.Index(fields=["alert", "state", "channel"], name="delivery_alert_state_channel"),
             models.Index(fields=["state", "next_attempt_at"]),
         ]
 
