@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from embassy.env import (
+    env,
     env_bool,
     env_choice,
     env_db,
@@ -243,3 +244,42 @@ ADVISORY_LEVELS = {
 TWILIO_STATUS_CALLBACK_PATH = "/hooks/twilio/status/"
 TWILIO_INBOUND_PATH = "/hooks/twilio/inbound/"
 SENDGRID_EVENTS_PATH = "/hooks/sendgrid/events/"
+# Country preselected on the registration form (ISO 3166-1 alpha-2; "" for none).
+REGISTRATION_DEFAULT_COUNTRY = env.str("REGISTRATION_DEFAULT_COUNTRY", default="").upper()
+
+# Check-in links in alert emails stop working after this long (unsubscribe links never do).
+CHECK_IN_LINK_MAX_AGE_SECONDS = env_int("CHECK_IN_LINK_MAX_AGE_SECONDS", 30 * 24 * 3600, minimum=3600)
+
+# --- Alert pipeline (fan-out, retries, sweep) -------------------------------------------
+# Citizens read per fan-out chunk (keyset order), and deliveries per send task.
+ALERT_FANOUT_CHUNK = env_int("ALERT_FANOUT_CHUNK", 1000, minimum=1)
+SMS_TASK_CHUNK = env_int("SMS_TASK_CHUNK", 200, minimum=1)
+# SMS claimed per round inside a send task: an abort stops the rest within one round.
+SMS_CLAIM_SIZE = env_int("SMS_CLAIM_SIZE", 50, minimum=1)
+# Emails per provider request (SendGrid takes at most 1,000 personalizations).
+EMAIL_BATCH_SIZE = env_int("EMAIL_BATCH_SIZE", 1000, minimum=1)
+DELIVERY_MAX_ATTEMPTS = env_int("DELIVERY_MAX_ATTEMPTS", 5, minimum=1)
+DELIVERY_RETRY_BASE_SECONDS = env_float("DELIVERY_RETRY_BASE_SECONDS", 5.0, minimum=0.0)
+DELIVERY_RETRY_MAX_SECONDS = env_float("DELIVERY_RETRY_MAX_SECONDS", 300.0, minimum=0.0)
+# A delivery SENDING this long was left by a dead worker: ended "outcome unknown".
+DELIVERY_SENDING_STALE_SECONDS = env_int("DELIVERY_SENDING_STALE_SECONDS", 300, minimum=1)
+# A queued delivery whose send task is this old is queued again (its task was lost).
+DELIVERY_REQUEUE_AFTER_SECONDS = env_int("DELIVERY_REQUEUE_AFTER_SECONDS", 600, minimum=1)
+# A fan-out that has not renewed its lease for this long is taken over by the sweep.
+ALERT_FANOUT_STALL_SECONDS = env_int("ALERT_FANOUT_STALL_SECONDS", 60, minimum=1)
+# Beat: due scheduled alerts are started every few seconds (never long Celery countdowns,
+# which the broker's visibility timeout would run twice); the sweep runs often too.
+ALERT_START_DUE_EVERY_SECONDS = env_float("ALERT_START_DUE_EVERY_SECONDS", 5.0, minimum=1.0)
+DELIVERY_SWEEP_EVERY_SECONDS = env_float("DELIVERY_SWEEP_EVERY_SECONDS", 15.0, minimum=1.0)
+CELERY_BEAT_SCHEDULE = {
+    "alerts-start-due": {
+        "task": "alerts.tasks.start_due_alerts",
+        "schedule": ALERT_START_DUE_EVERY_SECONDS,
+        "options": {"expires": ALERT_START_DUE_EVERY_SECONDS},
+    },
+    "alerts-sweep-deliveries": {
+        "task": "alerts.tasks.sweep_deliveries",
+        "schedule": DELIVERY_SWEEP_EVERY_SECONDS,
+        "options": {"expires": DELIVERY_SWEEP_EVERY_SECONDS},
+    },
+}

@@ -1,0 +1,210 @@
+"""Registration and self-service forms. Every error is worded for a person in a hurry."""
+
+from __future__ import annotations
+
+import datetime
+from decimal import Decimal
+
+from django import forms
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+from django_countries import countries
+
+from registrations.geo import regions_of
+from registrations.models import HouseholdMember
+from registrations.phones import normalize_phone
+
+CONSENT_TEXT = _(
+    "I agree that the embassy may keep these details and contact me and the people with me by SMS and "
+    "email about my safety, and I know I can change or delete them at any time."
+)
+
+
+class ContactForm(forms.Form):
+    """Who the citizen is and how to reach them. At least one of phone and email."""
+
+    full_name = forms.CharField(label=_("Full name"), max_length=200)
+    phone = forms.CharField(
+        label=_("Mobile number"),
+        required=False,
+        max_length=32,
+        help_text=_("With the country code, for example +93 70 123 4567, or in the local format of your country."),
+        widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "tel", "inputmode": "tel"}),
+    )
+    email = forms.EmailField(
+        label=_("Email"), required=False, max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"})
+    )
+    preferred_language = forms.ChoiceField(label=_("Language for our messages"), choices=settings.ALERT_LANGUAGES)
+    emergency_contact_name = forms.CharField(label=_("Emergency contact: name"), required=False, max_length=200)
+    emergency_contact_phone = forms.CharField(
+        label=_("Emergency contact: phone"),
+        required=False,
+        max_length=32,
+        help_text=_("Someone we may call if we cannot reach you, with the country code."),
+        widget=forms.TextInput(attrs={"type": "tel", "inputmode": "tel"}),
+    )
+
+    def __init__(self, *args: object, default_region: str = "", **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.default_region = default_region
+        self.fields["full_name"].widget.attrs["autocomplete"] = "name"
+
+    def clean_full_name(self) -> str:
+        name = " ".join(self.cleaned_data["full_name"].split())
+        if not name:
+            raise ValidationError(_("Enter your full name."))
+        return name
+
+    def clean_phone(self) -> str:
+        raw = self.cleaned_data.get("phone", "")
+        if not raw.strip():
+            return ""
+        return normalize_phone(raw, self.default_region)
+
+    def clean_email(self) -> str:
+        return self.cleaned_data.get("email", "").strip().lower()
+
+    def clean_emergency_contact_phone(self) -> str:
+        raw = self.cleaned_data.get("emergency_contact_phone", "")
+        if not raw.strip():
+            return ""
+        return normalize_phone(raw, self.default_region, mobile=False)
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if (
+            not data.get("phone")
+            and not data.get("email")
+            and "phone" not in self.errors
+            and "email" not in self.errors
+        ):
+            message = _("Give a mobile number or an email address (or both), so we can reach you.")
+            self.add_error("phone", message)
+            self.add_error("email", message)
+        return data
+
+
+class RegistrationContactForm(ContactForm):
+    consent = forms.BooleanField(
+        label=CONSENT_TEXT,
+        error_messages={"required": _("We can only register you if you agree to be contacted.")},
+    )
+
+
+class PresenceForm(forms.Form):
+    """Where the citizen is and for how long."""
+
+    country = forms.ChoiceField(label=_("Country you are in"))
+    region = forms.ChoiceField(
+        label=_("Province or region"),
+        required=False,
+        error_messages={"invalid_choice": _("This region is not in the country you chose. Choose it again.")},
+    )
+    city = forms.CharField(label=_("City or town"), required=False, max_length=120)
+    latitude = forms.DecimalField(
+        label=_("Latitude"), required=False, min_value=Decimal("-90"), max_value=Decimal("90"), decimal_places=6
+    )
+    longitude = forms.DecimalField(
+        label=_("Longitude"), required=False, min_value=Decimal("-180"), max_value=Decimal("180"), decimal_places=6
+    )
+    lives_here = forms.BooleanField(label=_("I live here"), required=False)
+    arrival_date = forms.DateField(
+        label=_("Arriving (or arrived) on"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    departure_date = forms.DateField(
+        label=_("Leaving on"),
+        required=False,
+        help_text=_("Leave empty if you do not know yet."),
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["country"].choices = [("", _("Choose a country"))] + list(countries)
+        country = (self.data.get(self.add_prefix("country")) if self.is_bound else None) or self.initial.get(
+            "country", ""
+        )
+        self.fields["region"].choices = [("", _("Not sure / whole country"))] + list(regions_of(str(country)))
+
+    def clean(self) -> dict:
+        data = super().clean()
+        country = data.get("country", "")
+        region = data.get("region", "")
+        if region and country and region not in dict(regions_of(country)):
+            self.add_error("region", _("This region is not in the country you chose. Choose it again."))
+        latitude, longitude = data.get("latitude"), data.get("longitude")
+        if (latitude is None) != (longitude is None):
+            self.add_error(
+                "longitude" if longitude is None else "latitude",
+                _("Give both latitude and longitude, or neither."),
+            )
+        arrival: datetime.date | None = data.get("arrival_date")
+        departure: datetime.date | None = data.get("departure_date")
+        lives_here = data.get("lives_here")
+        if not lives_here and arrival is None and "arrival_date" not in self.errors:
+            self.add_error("arrival_date", _("Give the date you arrived or will arrive, or tick “I live here”."))
+        if arrival and departure and departure < arrival:
+            self.add_error("departure_date", _("The leaving date is before the arriving date."))
+        if lives_here and departure:
+            self.add_error("departure_date", _("Leave this empty if you live here."))
+        return data
+
+
+class HouseholdMemberForm(forms.Form):
+    full_name = forms.CharField(label=_("Name"), max_length=200, required=False)
+    relationship = forms.ChoiceField(
+        label=_("Relationship to you"),
+        choices=[("", "—")] + list(HouseholdMember.Relationship.choices),
+        required=False,
+    )
+    age_group = forms.ChoiceField(
+        label=_("Age"), choices=[("", "—")] + list(HouseholdMember.AgeGroup.choices), required=False
+    )
+
+    def clean(self) -> dict:
+        data = super().clean()
+        filled = [name for name in ("full_name", "relationship", "age_group") if data.get(name)]
+        if filled and len(filled) < 3:
+            for name in ("full_name", "relationship", "age_group"):
+                if not data.get(name) and name not in self.errors:
+                    self.add_error(name, _("Fill in name, relationship and age, or leave the whole row empty."))
+        return data
+
+    @property
+    def is_blank(self) -> bool:
+        data = getattr(self, "cleaned_data", {})
+        return not any(data.get(name) for name in ("full_name", "relationship", "age_group"))
+
+
+class BaseHouseholdFormSet(forms.BaseFormSet):
+    def members(self) -> list[dict]:
+        """The filled rows, as dicts; blank rows are dropped."""
+        return [form.cleaned_data for form in self.forms if form.cleaned_data and not form.is_blank]
+
+
+HouseholdFormSet = forms.formset_factory(
+    HouseholdMemberForm, formset=BaseHouseholdFormSet, extra=0, max_num=20, absolute_max=20, validate_max=True
+)
+
+
+class CodeForm(forms.Form):
+    code = forms.CharField(
+        label=_("Code from the SMS"),
+        max_length=12,
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "one-time-code", "pattern": "[0-9 ]*"}),
+    )
+
+    def clean_code(self) -> str:
+        code = "".join(self.cleaned_data["code"].split())
+        if not (code.isdigit() and len(code) == 6):
+            raise ValidationError(_("The code has 6 digits."))
+        return code
+
+
+class ManageRequestForm(forms.Form):
+    contact = forms.CharField(
+        label=_("Your registered mobile number or email"),
+        max_length=254,
+        help_text=_("We send a link to it that lets you see, change or delete your registration."),
+    )

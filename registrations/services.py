@@ -1,0 +1,429 @@
+"""Registration rules: register, verify, merge re-registrations, self-service changes.
+
+Views call these; they never touch the models' rules themselves. Every function that
+writes does so in one transaction, and messages are queued only after it commits.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import hmac
+import logging
+import secrets
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core import signing
+from django.db import transaction
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import override
+
+from alerts.notify import queue_message
+from registrations.models import Citizen, HouseholdMember, Presence, Verification
+from registrations.phones import normalize_phone
+
+logger = logging.getLogger(__name__)
+
+_EMAIL_SALT = "registrations.verify-email"
+_PENDING_SALT = "registrations.pending"
+_MANAGE_SALT = "registrations.manage"
+
+
+class VerificationError(Exception):
+    """A code or link did not verify. ``code``: expired, too_many, wrong, used, invalid."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class LinkError(Exception):
+    """A self-service link is invalid, expired or revoked."""
+
+
+@dataclass(frozen=True)
+class PendingVerification:
+    """What the "enter your code" page needs: the verifications it is waiting for."""
+
+    sms: Verification | None
+    email: Verification | None
+
+    @property
+    def citizen(self) -> Citizen | None:
+        for verification in (self.sms, self.email):
+            if verification is not None:
+                return verification.citizen
+        return None
+
+
+# --- Register -----------------------------------------------------------------------
+
+
+def register_citizen(contact: dict, presence: dict, household: list[dict]) -> tuple[Citizen, str]:
+    """Create an unverified citizen with one presence and their household, and send the
+    verification code (SMS) and/or link (email).
+
+    Returns the citizen and a signed token for the "enter your code" page. Nothing is
+    saved unless everything is.
+    """
+    with transaction.atomic():
+        citizen = Citizen.objects.create(
+            full_name=contact["full_name"],
+            phone=contact.get("phone", ""),
+            email=contact.get("email", ""),
+            preferred_language=contact.get("preferred_language") or "en",
+            emergency_contact_name=contact.get("emergency_contact_name", ""),
+            emergency_contact_phone=contact.get("emergency_contact_phone", ""),
+            consent_at=timezone.now(),
+        )
+        add_presence(citizen, presence)
+        replace_household(citizen, household)
+        token = start_verifications(citizen)
+    logger.info("citizen %s registered (unverified), household of %s", citizen.pk, 1 + len(household))
+    return citizen, token
+
+
+def start_verifications(citizen: Citizen) -> str:
+    """Send a code and/or link for each unverified contact; return the pending-page token."""
+    sms = (
+        start_verification(citizen, Verification.Channel.SMS)
+        if citizen.phone and not citizen.phone_verified_at
+        else None
+    )
+    email = (
+        start_verification(citizen, Verification.Channel.EMAIL)
+        if citizen.email and not citizen.email_verified_at
+        else None
+    )
+    return pending_token(sms, email)
+
+
+def pending_token(sms: Verification | None, email: Verification | None) -> str:
+    return signing.dumps({"s": sms.pk if sms else None, "e": email.pk if email else None}, salt=_PENDING_SALT)
+
+
+def load_pending(token: str) -> PendingVerification:
+    """Return the verifications a pending-page token names; raise LinkError if invalid."""
+    try:
+        data = signing.loads(token, salt=_PENDING_SALT, max_age=24 * 3600)
+    except signing.BadSignature:
+        raise LinkError("invalid or expired") from None
+    rows = {v.pk: v for v in Verification.objects.select_related("citizen").filter(pk__in=[data["s"], data["e"]])}
+    pending = PendingVerification(sms=rows.get(data["s"]), email=rows.get(data["e"]))
+    if pending.sms is None and pending.email is None:
+        raise LinkError("nothing pending")
+    return pending
+
+
+def _code_hash(verification_id: int, address: str, code: str) -> str:
+    message = f"{verification_id}:{address}:{code}".encode()
+    return hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).hexdigest()
+
+
+def start_verification(citizen: Citizen, channel: str) -> Verification:
+    """Invalidate earlier codes for this contact and send a new code (SMS) or link (email)."""
+    now = timezone.now()
+    address = citizen.phone if channel == Verification.Channel.SMS else citizen.email
+    Verification.objects.filter(citizen=citizen, channel=channel, used_at__isnull=True, expires_at__gt=now).update(
+        expires_at=now
+    )
+    verification = Verification.objects.create(
+        citizen=citizen,
+        channel=channel,
+        address=address,
+        expires_at=now + datetime.timedelta(seconds=settings.VERIFICATION_CODE_TTL_SECONDS),
+    )
+    minutes = settings.VERIFICATION_CODE_TTL_SECONDS // 60
+    with override(citizen.preferred_language):
+        if channel == Verification.Channel.SMS:
+            code = f"{secrets.randbelow(10**6):06d}"
+            verification.code_hash = _code_hash(verification.pk, address, code)
+            verification.save(update_fields=["code_hash"])
+            body = _("Your embassy registration code is %(code)s. It expires in %(minutes)s minutes.") % {
+                "code": code,
+                "minutes": minutes,
+            }
+            queue_message("sms", address, body, reference=f"verification:{verification.pk}")
+        else:
+            token = signing.dumps({"v": verification.pk}, salt=_EMAIL_SALT)
+            link = settings.PUBLIC_BASE_URL + reverse("registrations:verify-email", args=[token])
+            subject = _("Confirm your email for embassy alerts")
+            body = _(
+                "Hello %(name)s,\n\nOpen this link to confirm this email address for safety messages from the "
+                "embassy:\n\n%(link)s\n\nThe link expires in %(minutes)s minutes. If you did not register, ignore "
+                "this email."
+            ) % {"name": citizen.full_name, "link": link, "minutes": minutes}
+            queue_message("email", address, body, subject=subject, reference=f"verification:{verification.pk}")
+    return verification
+
+
+def resend_code(verification: Verification) -> Verification:
+    """Send a fresh code or link for the same contact (the old one stops working)."""
+    return start_verification(verification.citizen, verification.channel)
+
+
+def verify_code(verification_id: int, code: str) -> Citizen:
+    """Check an SMS code. Returns the verified citizen (an earlier registration with the
+    same number if this one merged into it). Raises VerificationError."""
+    with transaction.atomic():
+        verification = Verification.objects.select_for_update().select_related("citizen").get(pk=verification_id)
+        _check_usable(verification)
+        # Count the attempt before comparing, and keep the count even when the code is wrong.
+        Verification.objects.filter(pk=verification.pk).update(attempts=verification.attempts + 1)
+        expected = _code_hash(verification.pk, verification.address, code)
+        matches = hmac.compare_digest(expected, verification.code_hash)
+    if not matches:
+        left = settings.VERIFICATION_MAX_ATTEMPTS - verification.attempts - 1
+        if left <= 0:
+            raise VerificationError("too_many", _("Too many wrong codes. Ask for a new code."))
+        raise VerificationError("wrong", _("That code is not right. You have %(left)s tries left.") % {"left": left})
+    return _confirm(verification.pk)
+
+
+def verify_email_token(token: str) -> Citizen:
+    """Check an email link. Returns the verified citizen. Raises VerificationError."""
+    try:
+        data = signing.loads(token, salt=_EMAIL_SALT, max_age=settings.VERIFICATION_CODE_TTL_SECONDS)
+    except signing.SignatureExpired:
+        raise VerificationError("expired", _("This link has expired. Ask for a new one.")) from None
+    except signing.BadSignature:
+        raise VerificationError("invalid", _("This link is not valid.")) from None
+    try:
+        return _confirm(int(data["v"]))
+    except Verification.DoesNotExist:
+        raise VerificationError("invalid", _("This link is not valid.")) from None
+
+
+def _check_usable(verification: Verification) -> None:
+    if verification.used_at is not None:
+        raise VerificationError("used", _("This has already been confirmed."))
+    if verification.expires_at <= timezone.now():
+        raise VerificationError("expired", _("This code has expired. Ask for a new code."))
+    if verification.attempts >= settings.VERIFICATION_MAX_ATTEMPTS:
+        raise VerificationError("too_many", _("Too many wrong codes. Ask for a new code."))
+
+
+def _confirm(verification_id: int) -> Citizen:
+    with transaction.atomic():
+        verification = Verification.objects.select_for_update().select_related("citizen").get(pk=verification_id)
+        _check_usable(verification)
+        citizen = verification.citizen
+        field = "phone" if verification.channel == Verification.Channel.SMS else "email"
+        if getattr(citizen, field) != verification.address:
+            raise VerificationError("invalid", _("This contact has changed since the code was sent."))
+        now = timezone.now()
+        verification.used_at = now
+        verification.save(update_fields=["used_at"])
+        existing = (
+            Citizen.objects.select_for_update()
+            .filter(**{field: verification.address, f"{field}_verified_at__isnull": False})
+            .exclude(pk=citizen.pk)
+            .first()
+        )
+        if existing is not None:
+            merge_registration(source=citizen, target=existing)
+            logger.info("registration %s merged into citizen %s on %s verification", citizen.pk, existing.pk, field)
+            return existing
+        setattr(citizen, f"{field}_verified_at", now)
+        citizen.save(update_fields=[f"{field}_verified_at", "updated_at"])
+    logger.info("citizen %s verified %s", citizen.pk, field)
+    return citizen
+
+
+def merge_registration(*, source: Citizen, target: Citizen) -> None:
+    """Fold a new registration into the verified citizen it turned out to be.
+
+    The newer registration is the truth for name, language, emergency contact, consent
+    and household; its presences are added (exact repeats dropped); a contact the
+    target lacks, or has unverified, is taken over with its pending verification.
+    Then the source row is deleted: no twin remains.
+    """
+    target.full_name = source.full_name
+    target.preferred_language = source.preferred_language
+    target.emergency_contact_name = source.emergency_contact_name
+    target.emergency_contact_phone = source.emergency_contact_phone
+    target.consent_at = source.consent_at
+    for field in ("phone", "email"):
+        new = getattr(source, field)
+        if not new or new == getattr(target, field):
+            continue
+        if getattr(target, f"{field}_verified_at") is None or getattr(source, f"{field}_verified_at") is not None:
+            # Take the newer contact; it needs (or already has) its own proof.
+            verified_at = getattr(source, f"{field}_verified_at")
+            setattr(source, field, "")
+            Citizen.objects.filter(pk=source.pk).update(**{field: "", f"{field}_verified_at": None})
+            setattr(target, field, new)
+            setattr(target, f"{field}_verified_at", verified_at)
+            setattr(target, f"{field}_opted_out_at", None)
+            Verification.objects.filter(citizen=source, address=new).update(citizen=target)
+    target.save()
+    existing_keys = {
+        (p.country.code, p.region, p.city, p.arrival_date, p.departure_date)
+        for p in target.presences.filter(ended_at__isnull=True)
+    }
+    for presence in source.presences.all():
+        key = (presence.country.code, presence.region, presence.city, presence.arrival_date, presence.departure_date)
+        if key not in existing_keys:
+            Presence.objects.filter(pk=presence.pk).update(citizen=target)
+    target.household.all().delete()
+    source.household.update(citizen=target)
+    source.check_ins.update(citizen=target)
+    source.delete()
+
+
+# --- Presences and household ---------------------------------------------------------
+
+
+def add_presence(citizen: Citizen, data: dict) -> Presence:
+    return Presence.objects.create(citizen=citizen, **_presence_fields(data))
+
+
+def update_presence(presence: Presence, data: dict) -> Presence:
+    for name, value in _presence_fields(data).items():
+        setattr(presence, name, value)
+    presence.save()
+    return presence
+
+
+def end_presence(presence: Presence) -> None:
+    """The citizen is no longer there: keep the row, stop counting it."""
+    if presence.ended_at is None:
+        presence.ended_at = timezone.now()
+        presence.save(update_fields=["ended_at"])
+
+
+def _presence_fields(data: dict) -> dict:
+    lives_here = bool(data.get("lives_here"))
+    return {
+        "country": data["country"],
+        "region": data.get("region") or "",
+        "city": (data.get("city") or "").strip(),
+        "latitude": data.get("latitude"),
+        "longitude": data.get("longitude"),
+        "lives_here": lives_here,
+        "arrival_date": data.get("arrival_date"),
+        "departure_date": None if lives_here else data.get("departure_date"),
+    }
+
+
+def replace_household(citizen: Citizen, members: list[dict]) -> None:
+    citizen.household.all().delete()
+    HouseholdMember.objects.bulk_create(
+        HouseholdMember(
+            citizen=citizen,
+            full_name=m["full_name"],
+            relationship=m["relationship"],
+            age_group=m["age_group"],
+        )
+        for m in members
+    )
+
+
+# --- Self-service --------------------------------------------------------------------
+
+
+def find_verified_citizen(contact: str) -> Citizen | None:
+    """The verified citizen with this phone (in international format) or email."""
+    contact = contact.strip()
+    if "@" in contact:
+        return Citizen.objects.filter(email=contact.lower(), email_verified_at__isnull=False).first()
+    try:
+        phone = normalize_phone(contact, None)
+    except Exception:
+        return None
+    return Citizen.objects.filter(phone=phone, phone_verified_at__isnull=False).first()
+
+
+def manage_url(citizen: Citizen) -> str:
+    token = signing.dumps({"c": citizen.pk, "g": citizen.link_generation}, salt=_MANAGE_SALT)
+    return settings.PUBLIC_BASE_URL + reverse("registrations:manage", args=[token])
+
+
+def load_manage_token(token: str) -> Citizen:
+    """The citizen a self-service link is for; raise LinkError if invalid, expired or revoked."""
+    try:
+        data = signing.loads(token, salt=_MANAGE_SALT, max_age=settings.SELF_SERVICE_LINK_TTL_SECONDS)
+    except signing.BadSignature:
+        raise LinkError("invalid or expired") from None
+    citizen = Citizen.objects.filter(pk=data.get("c")).first()
+    if citizen is None or citizen.link_generation != data.get("g"):
+        raise LinkError("revoked")
+    return citizen
+
+
+def send_manage_link(contact: str) -> None:
+    """Send a self-service link to a verified contact. Says nothing about whether one
+    exists: the page answers the same either way."""
+    citizen = find_verified_citizen(contact)
+    if citizen is None:
+        logger.info("self-service link asked for an unregistered contact")
+        return
+    link = manage_url(citizen)
+    hours = settings.SELF_SERVICE_LINK_TTL_SECONDS // 3600
+    with override(citizen.preferred_language):
+        if "@" in contact:
+            subject = _("Your embassy registration")
+            body = _(
+                "Hello %(name)s,\n\nOpen this link to see, change or delete what the embassy holds about you:\n\n"
+                "%(link)s\n\nIt works for %(hours)s hours. If you did not ask for it, ignore this email."
+            ) % {"name": citizen.full_name, "link": link, "hours": hours}
+            queue_message("email", citizen.email, body, subject=subject, reference=f"manage:{citizen.pk}")
+        else:
+            body = _("Your embassy registration: see, change or delete it here (%(hours)sh): %(link)s") % {
+                "hours": hours,
+                "link": link,
+            }
+            queue_message("sms", citizen.phone, body, reference=f"manage:{citizen.pk}")
+
+
+def update_contact_details(citizen: Citizen, data: dict) -> str | None:
+    """Apply a self-service change of name, contacts, language or emergency contact.
+
+    A changed phone or email becomes unverified and gets a new code or link; returns the
+    pending-page token then, else None. The citizen must keep at least one contact.
+    """
+    with transaction.atomic():
+        changed: list[str] = []
+        for field in ("phone", "email"):
+            new = data.get(field, "")
+            if new != getattr(citizen, field):
+                setattr(citizen, field, new)
+                setattr(citizen, f"{field}_verified_at", None)
+                setattr(citizen, f"{field}_opted_out_at", None)
+                if new:
+                    changed.append(field)
+        citizen.full_name = data["full_name"]
+        citizen.preferred_language = data["preferred_language"]
+        citizen.emergency_contact_name = data.get("emergency_contact_name", "")
+        citizen.emergency_contact_phone = data.get("emergency_contact_phone", "")
+        citizen.save()
+        if not changed:
+            return None
+        sms = start_verification(citizen, Verification.Channel.SMS) if "phone" in changed else None
+        email = start_verification(citizen, Verification.Channel.EMAIL) if "email" in changed else None
+        return pending_token(sms, email)
+
+
+def delete_citizen(citizen: Citizen) -> None:
+    """Delete everything held about a citizen, including their addresses in message records.
+
+    Deliveries keep their counts for the alert history, but no longer say to whom.
+    """
+    from alerts.models import Delivery, InboundMessage, OutboxMessage
+
+    with transaction.atomic():
+        contacts = [c for c in (citizen.phone, citizen.email) if c]
+        for delivery_id in Delivery.objects.filter(Q(citizen=citizen) | Q(address__in=contacts)).values_list(
+            "pk", flat=True
+        ):
+            Delivery.objects.filter(pk=delivery_id).update(address=f"erased:{delivery_id}", citizen=None)
+        InboundMessage.objects.filter(Q(citizen=citizen) | Q(from_number__in=contacts)).delete()
+        OutboxMessage.objects.filter(to__in=contacts).delete()
+        pk = citizen.pk
+        citizen.delete()
+    logger.info("citizen %s deleted on their request", pk)
