@@ -11,7 +11,9 @@ import logging
 import re
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
-_PHONE = re.compile(r"(?<![\w])\+?\d[\d \-().]{6,}\d")
+# An international number (+ then digits, spaces, dashes), or a bare run of 9 to 15
+# digits; timestamps and counts do not look like either.
+_PHONE = re.compile(r"\+\d[\d \-().]{5,}\d|(?<!\d)\d{9,15}(?!\d)")
 
 
 def redact(text: str) -> str:

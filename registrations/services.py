@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core import signing
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import CharField, Q, Value
+from django.db.models.functions import Cast, Concat
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -418,10 +419,10 @@ def delete_citizen(citizen: Citizen) -> None:
 
     with transaction.atomic():
         contacts = [c for c in (citizen.phone, citizen.email) if c]
-        for delivery_id in Delivery.objects.filter(Q(citizen=citizen) | Q(address__in=contacts)).values_list(
-            "pk", flat=True
-        ):
-            Delivery.objects.filter(pk=delivery_id).update(address=f"erased:{delivery_id}", citizen=None)
+        # One UPDATE; "erased:<id>" keeps the (alert, channel, address) key unique.
+        Delivery.objects.filter(Q(citizen=citizen) | Q(address__in=contacts)).update(
+            address=Concat(Value("erased:"), Cast("pk", output_field=CharField())), citizen=None
+        )
         InboundMessage.objects.filter(Q(citizen=citizen) | Q(from_number__in=contacts)).delete()
         OutboxMessage.objects.filter(to__in=contacts).delete()
         pk = citizen.pk
