@@ -1,0 +1,1 @@
+"""The staff alert console under /console/: roles, audit trail, pages."""

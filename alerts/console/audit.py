@@ -1,0 +1,71 @@
+"""The audit trail: ``record_audit`` is the one way to write it."""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.db import models
+
+from alerts.models import AuditEntry
+
+
+def record_audit(user: Any, action: str, obj: models.Model | None, before: Any = None, after: Any = None) -> AuditEntry:
+    """Record that ``user`` did ``action`` to ``obj``; returns the new entry.
+
+    ``before`` and ``after`` are anything JSON can hold once dates, decimals and model
+    instances are turned into strings or primary keys (``snapshot`` does that for a
+    model's fields). Call it inside the transaction that makes the change, so the entry
+    and the change commit or roll back together.
+    """
+    actor = user if (user is not None and getattr(user, "is_authenticated", False)) else None
+    username = ""
+    if user is not None:
+        username = getattr(user, "get_username", lambda: "")() or ""
+    object_type = object_id = object_repr = ""
+    if obj is not None:
+        object_type = obj._meta.label_lower
+        object_id = str(obj.pk) if obj.pk is not None else ""
+        object_repr = str(obj)[:200]
+    return AuditEntry.objects.create(
+        actor=actor,
+        actor_username=username[:150],
+        action=action[:64],
+        object_type=object_type,
+        object_id=object_id,
+        object_repr=object_repr,
+        before=_jsonable(before),
+        after=_jsonable(after),
+    )
+
+
+def snapshot(obj: models.Model | None, fields: Iterable[str] | None = None) -> dict[str, Any] | None:
+    """The values of ``obj``'s concrete fields (or just ``fields``), ready for JSON."""
+    if obj is None:
+        return None
+    wanted = set(fields) if fields is not None else None
+    data: dict[str, Any] = {}
+    for field in obj._meta.concrete_fields:
+        if wanted is not None and field.name not in wanted:
+            continue
+        data[field.name] = _jsonable(getattr(obj, field.attname))
+    return data
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, datetime.datetime | datetime.date | datetime.time):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal | uuid.UUID):
+        return str(value)
+    if isinstance(value, models.Model):
+        return value.pk
+    return str(value)
