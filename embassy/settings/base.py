@@ -283,3 +283,6 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": DELIVERY_SWEEP_EVERY_SECONDS},
     },
 }
+
+# Check-in links in alert emails stop working after this long (unsubscribe links never do).
+CHECK_IN_LINK_MAX_AGE_SECONDS = env_int("CHECK_IN_LINK_MAX_AGE_SECONDS", 30 * 24 * 3600, minimum=3600)

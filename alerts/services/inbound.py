@@ -1,0 +1,186 @@
+"""Inbound SMS: what a person texted us, what we make of it, and what we answer.
+
+Order (DESIGN, flow 5): opt-out words first (opt-out wins over everything), then opt-in
+words, then the carriers' HELP/INFO, then check-in words; anything else is kept for
+staff. Every message is stored as an InboundMessage; its MessageSid is unique, so a
+message Twilio posts twice is recorded and acted on once.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext
+
+from alerts.models import Alert, CheckIn, InboundMessage
+from alerts.services.checkins import latest_alert_for_number, normalise_keyword, parse_check_in, record_check_in
+from alerts.services.opt_outs import opt_in_phone, opt_out_phone
+from embassy.logging import mask_phone
+from registrations.models import Citizen
+
+logger = logging.getLogger(__name__)
+
+Kind = InboundMessage.Kind
+
+# Twilio's default opt-out and opt-in keywords (Advanced Opt-Out), matched as the whole
+# message after normalise_keyword (case, spaces and punctuation do not matter).
+OPT_OUT_WORDS = frozenset({"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout"})
+OPT_IN_WORDS = frozenset({"start", "unstop", "yes"})
+HELP_WORDS = frozenset({"help", "info"})
+
+
+@dataclass(frozen=True)
+class InboundResult:
+    """The stored message, whether this call stored it (False: a duplicate), and the
+    reply to send back in the webhook response ("" for none)."""
+
+    message: InboundMessage
+    created: bool
+    reply: str
+
+
+def classify(body: str) -> tuple[str, str | None]:
+    """(InboundMessage kind, check-in status or None) for a message text."""
+    word = normalise_keyword(body)
+    if word in OPT_OUT_WORDS:
+        return Kind.OPT_OUT, None
+    if word in OPT_IN_WORDS:
+        return Kind.OPT_IN, None
+    if word in HELP_WORDS:
+        return Kind.HELP, None
+    status = parse_check_in(body)
+    if status is not None:
+        return Kind.CHECK_IN, status
+    return Kind.OTHER, None
+
+
+def _citizen_for_number(number: str) -> Citizen | None:
+    """The citizen a number belongs to: the verified holder first, else the newest row."""
+    return (
+        Citizen.objects.filter(phone=number)
+        .order_by(F("phone_verified_at").desc(nulls_last=True), "-created_at")
+        .first()
+    )
+
+
+def _register_url() -> str:
+    return settings.PUBLIC_BASE_URL + reverse("registrations:register")
+
+
+def reply_for(kind: str, *, citizen: Citizen | None, status: str | None = None) -> str:
+    """The SMS answer to a message of ``kind`` (in the citizen's language when we have it)."""
+    language = citizen.preferred_language if citizen else settings.LANGUAGE_CODE
+    with translation.override(language):
+        if kind == Kind.OPT_OUT:
+            # Twilio confirms STOP itself and refuses any further message to the number
+            # (error 21610), so a reply of ours would only fail.
+            return ""
+        if kind == Kind.OPT_IN:
+            return gettext("You will receive embassy alerts by SMS again. Reply STOP to stop them.")
+        if kind == Kind.HELP or citizen is None:
+            if citizen is None:
+                return gettext(
+                    "This number is not registered for embassy alerts. Register at %(url)s. "
+                    "Reply STOP to receive no messages."
+                ) % {"url": _register_url()}
+            return gettext(
+                "Embassy alerts. Reply SAFE or 1 if you are safe, NEED or 2 if you need assistance, "
+                "LEFT or 3 if you have left the area. Reply STOP to stop alerts. Details: %(url)s"
+            ) % {"url": _register_url()}
+        if kind == Kind.CHECK_IN and status is not None:
+            words = {
+                CheckIn.Status.SAFE: gettext("Thank you. We have recorded that you are safe."),
+                CheckIn.Status.NEEDS_ASSISTANCE: gettext(
+                    "We have recorded that you need assistance. Embassy staff will contact you. "
+                    "If your life is in danger, call local emergency services."
+                ),
+                CheckIn.Status.DEPARTED: gettext("Thank you. We have recorded that you have left."),
+            }
+            return words[status]
+        return gettext("Thank you. Your message has been passed to embassy staff.")
+
+
+def record_inbound_sms(message_sid: str, from_number: str, to_number: str, body: str) -> InboundResult:
+    """Store and act on one inbound SMS; return it with the reply to send.
+
+    - opt-out words set ``phone_opted_out_at`` on every citizen with that number;
+    - opt-in words clear it;
+    - HELP/INFO get the help text and are never a check-in;
+    - check-in words record a CheckIn (source SMS, raw text kept) linked to the most
+      recent alert that reached the number, if any;
+    - anything else is kept as kind OTHER for staff.
+    Unknown numbers are stored too, and answered with how to register. The same
+    ``message_sid`` again changes nothing and gets the same answer. Raises ValueError
+    when ``message_sid`` or ``from_number`` is empty.
+    """
+    if not message_sid or not from_number:
+        raise ValueError("an inbound SMS needs its MessageSid and From")
+    kind, status = classify(body)
+    existing = InboundMessage.objects.filter(provider_message_id=message_sid).select_related("citizen").first()
+    if existing is not None:
+        return _duplicate(existing)
+    try:
+        with transaction.atomic():
+            result = _record(message_sid, from_number, to_number, body, kind, status)
+    except IntegrityError:
+        # The same message arrived twice at once; the other request recorded it.
+        existing = InboundMessage.objects.select_related("citizen").get(provider_message_id=message_sid)
+        return _duplicate(existing)
+    logger.info(
+        "inbound sms %s from %s: %s%s",
+        message_sid,
+        mask_phone(from_number),
+        kind,
+        f" ({status})" if status else "",
+    )
+    return result
+
+
+def _record(
+    message_sid: str, from_number: str, to_number: str, body: str, kind: str, status: str | None
+) -> InboundResult:
+    delivery = None
+    citizen: Citizen | None = None
+    if kind == Kind.CHECK_IN:
+        # The alert being answered decides the citizen when that number got one.
+        delivery = latest_alert_for_number(from_number)
+        if delivery is not None and delivery.citizen is not None and delivery.citizen.phone == from_number:
+            citizen = delivery.citizen
+    if citizen is None:
+        citizen = _citizen_for_number(from_number)
+    if kind == Kind.CHECK_IN and citizen is None:
+        kind, status = Kind.OTHER, None  # nobody to check in: staff read it
+    message = InboundMessage.objects.create(
+        provider_message_id=message_sid,
+        from_number=from_number[:32],
+        to_number=(to_number or "")[:32],
+        body=body or "",
+        kind=kind,
+        citizen=citizen,
+    )
+    if kind == Kind.OPT_OUT:
+        opt_out_phone(from_number, source="sms")
+    elif kind == Kind.OPT_IN:
+        opt_in_phone(from_number, source="sms")
+    elif kind == Kind.CHECK_IN and citizen is not None and status is not None:
+        alert: Alert | None = delivery.alert if delivery is not None else None
+        record_check_in(
+            citizen, status, source=CheckIn.Source.SMS, raw_text=body or "", alert=alert, inbound_message=message
+        )
+    return InboundResult(message=message, created=True, reply=reply_for(kind, citizen=citizen, status=status))
+
+
+def _duplicate(message: InboundMessage) -> InboundResult:
+    status = None
+    if message.kind == Kind.CHECK_IN:
+        check_in = CheckIn.objects.filter(inbound_message=message).only("status").first()
+        status = check_in.status if check_in else None
+    logger.info("inbound sms %s already recorded; nothing changed", message.provider_message_id)
+    reply = reply_for(message.kind, citizen=message.citizen, status=status)
+    return InboundResult(message=message, created=False, reply=reply)

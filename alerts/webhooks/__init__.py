@@ -1,0 +1,1 @@
+"""Provider webhooks: thin views that verify the caller, then call a service function."""
