@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import pytest
@@ -16,9 +15,15 @@ from tests.factories import TEST_PASSWORD, UserFactory
 
 
 def current_code(device: TOTPDevice, offset_steps: int = 0) -> str:
-    """The six digits the staff member's authenticator shows now."""
-    now = int(time.time()) + offset_steps * device.step
-    return f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits, drift=device.drift, clock=now):0{device.digits}d}"
+    """The six digits the staff member's authenticator shows now (or ``offset_steps`` away)."""
+    code = totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits, drift=device.drift + offset_steps)
+    return f"{code:0{device.digits}d}"
+
+
+def wrong_code(device: TOTPDevice) -> str:
+    """Six digits that match none of the codes the device accepts around now."""
+    accepted = {current_code(device, offset) for offset in range(-2, 3)}
+    return next(f"{n:06d}" for n in range(1_000_000) if f"{n:06d}" not in accepted)
 
 
 def make_staff(*roles: Role, device: bool = True, username: str | None = None):  # type: ignore[no-untyped-def]
@@ -77,4 +82,4 @@ def signed_in() -> Callable[..., Client]:
     return lambda user, verified=True: sign_in(Client(), user, verified=verified)
 
 
-__all__ = ["TEST_PASSWORD", "current_code", "make_staff", "sign_in"]
+__all__ = ["TEST_PASSWORD", "current_code", "make_staff", "sign_in", "wrong_code"]
