@@ -9,9 +9,14 @@ module, never here.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
+
+# RFC 8058 one-click unsubscribe: mail clients POST this body to the List-Unsubscribe URL.
+LIST_UNSUBSCRIBE_POST = "List-Unsubscribe=One-Click"
 
 
 @dataclass(frozen=True)
@@ -25,6 +30,79 @@ class OutgoingMessage:
     html_body: str = ""
     reference: str = ""
     headers: Mapping[str, str] = field(default_factory=dict)
+    # Email only: this recipient's one-click unsubscribe link (List-Unsubscribe headers).
+    unsubscribe_url: str = ""
+
+    def all_headers(self) -> dict[str, str]:
+        """``headers`` plus the List-Unsubscribe pair when there is an unsubscribe link."""
+        headers = dict(self.headers)
+        if self.unsubscribe_url:
+            headers["List-Unsubscribe"] = f"<{self.unsubscribe_url}>"
+            headers["List-Unsubscribe-Post"] = LIST_UNSUBSCRIBE_POST
+        return headers
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """One addressee of a ``PersonalizedBatch``.
+
+    ``substitutions`` maps a token that appears in the batch's subject and bodies
+    (``-name-``, ``%link%``: any literal string) to this recipient's value. Values are
+    inserted as given, also into the HTML body: escape them for HTML before.
+    """
+
+    to: str
+    substitutions: Mapping[str, str] = field(default_factory=dict)
+    reference: str = ""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    unsubscribe_url: str = ""
+
+
+@dataclass(frozen=True)
+class PersonalizedBatch:
+    """One message template and its recipients, each with their own substitutions.
+
+    Providers that personalise on their side (SendGrid) send the template once per
+    request for up to 1,000 recipients; others render one message per recipient.
+    """
+
+    subject: str
+    body: str
+    recipients: Sequence[Recipient]
+    html_body: str = ""
+    channel: str = "email"
+
+    def render(self, recipient: Recipient) -> OutgoingMessage:
+        """The message ``recipient`` receives, substitutions applied."""
+        subs = recipient.substitutions
+        if subs:
+            # One pass, longest token first, so a value is never substituted again.
+            pattern = re.compile("|".join(re.escape(k) for k in sorted(subs, key=len, reverse=True) if k))
+
+            def apply(text: str) -> str:
+                return pattern.sub(lambda m: subs[m.group(0)], text) if text else text
+
+        else:
+
+            def apply(text: str) -> str:
+                return text
+
+        return OutgoingMessage(
+            channel=self.channel,
+            to=recipient.to,
+            subject=apply(self.subject),
+            body=apply(self.body),
+            html_body=apply(self.html_body),
+            reference=recipient.reference,
+            headers=dict(recipient.headers),
+            unsubscribe_url=recipient.unsubscribe_url,
+        )
+
+
+class RateLimiter(Protocol):
+    """What ``send_batch`` needs of a rate limiter: a blocking ``acquire``."""
+
+    def acquire(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -68,15 +146,29 @@ class Channel(ABC):
     def send(self, message: OutgoingMessage) -> SendResult:
         """Send one message. Returns its provider id; raises ChannelError on failure."""
 
-    def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult | ChannelError]:
+    def send_batch(
+        self, messages: Sequence[OutgoingMessage], limiter: RateLimiter | None = None
+    ) -> list[SendResult | ChannelError]:
         """Send several messages; one result (or the error) per message, in order.
 
-        Providers that take batches (SendGrid's personalizations) override this.
+        When ``limiter`` is given, ``limiter.acquire()`` is called before each provider
+        request. Providers that take batches (SendGrid's personalizations) or can keep
+        many requests in flight (Twilio) override this.
         """
         results: list[SendResult | ChannelError] = []
         for message in messages:
+            if limiter is not None:
+                limiter.acquire()
             try:
                 results.append(self.send(message))
             except ChannelError as exc:
                 results.append(exc)
         return results
+
+    def send_personalized(self, batch: PersonalizedBatch) -> list[SendResult | ChannelError]:
+        """Send ``batch`` to each of its recipients; one result per recipient, in order.
+
+        This default renders one message per recipient and sends them with
+        ``send_batch``; SendGrid overrides it to personalise on the provider's side.
+        """
+        return self.send_batch([batch.render(recipient) for recipient in batch.recipients])

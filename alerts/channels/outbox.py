@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from alerts.channels.base import Channel, ChannelError, OutgoingMessage, SendResult
+from alerts.channels.base import Channel, ChannelError, OutgoingMessage, RateLimiter, SendResult
 
 
 class OutboxChannel(Channel):
@@ -26,13 +26,16 @@ class OutboxChannel(Channel):
             subject=message.subject,
             body=message.body,
             html_body=message.html_body,
-            headers=dict(message.headers),
+            headers=message.all_headers(),
             reference=message.reference,
             provider_message_id=provider_id,
         )
         return SendResult(provider_message_id=provider_id)
 
-    def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult | ChannelError]:
+    def send_batch(
+        self, messages: Sequence[OutgoingMessage], limiter: RateLimiter | None = None
+    ) -> list[SendResult | ChannelError]:
+        # Nothing leaves the machine, so ``limiter`` has nothing to pace.
         from alerts.models import OutboxMessage
 
         rows = [
@@ -42,7 +45,7 @@ class OutboxChannel(Channel):
                 subject=m.subject,
                 body=m.body,
                 html_body=m.html_body,
-                headers=dict(m.headers),
+                headers=m.all_headers(),
                 reference=m.reference,
                 provider_message_id=("SM" if self.kind == "sms" else "EM") + uuid.uuid4().hex,
             )

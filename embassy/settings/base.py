@@ -179,6 +179,8 @@ EMAIL_FROM_NAME = env_secret("EMAIL_FROM_NAME", "Embassy alerts") or ""
 PROVIDER_TIMEOUT_SECONDS = env_float("PROVIDER_TIMEOUT_SECONDS", 10.0, minimum=0.1)
 # Messages per second for each SMS sender, shared by every worker through Redis.
 SMS_RATE_PER_SECOND = env_int("SMS_RATE_PER_SECOND", 100, minimum=1)
+# SMS requests one worker keeps in flight at once (the provider answers in 100-500 ms).
+SMS_CONCURRENCY = env_int("SMS_CONCURRENCY", 50, minimum=1)
 
 # --- Registration --------------------------------------------------------------------
 VERIFICATION_CODE_TTL_SECONDS = env_int("VERIFICATION_CODE_TTL_SECONDS", 15 * 60, minimum=60)
@@ -283,6 +285,3 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": DELIVERY_SWEEP_EVERY_SECONDS},
     },
 }
-
-# Check-in links in alert emails stop working after this long (unsubscribe links never do).
-CHECK_IN_LINK_MAX_AGE_SECONDS = env_int("CHECK_IN_LINK_MAX_AGE_SECONDS", 30 * 24 * 3600, minimum=3600)

@@ -1,0 +1,209 @@
+"""Email through SendGrid's v3 Mail Send, with the official ``sendgrid`` SDK.
+
+SendGrid personalises on its side: one request carries one subject and body template
+and up to 1,000 personalizations, each with its recipient, substitutions, headers and
+``custom_args``. ``custom_args.reference`` names the delivery, so the Event Webhook's
+events (which carry custom_args at their top level) map back to it. SendGrid answers a
+request as a whole: every recipient of a refused request gets the same error, and every
+recipient of an accepted one the same ``X-Message-Id`` (the prefix of the
+``sg_message_id`` of their events).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.error
+from collections.abc import Sequence
+from http.client import HTTPException
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from python_http_client.exceptions import HTTPError
+from sendgrid import SendGridAPIClient
+
+from alerts.channels.base import (
+    LIST_UNSUBSCRIBE_POST,
+    Channel,
+    ChannelError,
+    OutgoingMessage,
+    PersonalizedBatch,
+    RateLimiter,
+    Recipient,
+    SendResult,
+)
+
+logger = logging.getLogger(__name__)
+
+MAX_PERSONALIZATIONS = 1000  # SendGrid's limit per Mail Send request
+REFERENCE_ARG = "reference"  # custom_args key the event webhook reads the delivery from
+
+
+def _retry_after(headers: Any) -> float | None:
+    try:
+        raw = headers.get("Retry-After") if headers is not None else None
+        return max(float(raw), 0.0) if raw else None
+    except (TypeError, ValueError):
+        return None
+
+
+def map_sendgrid_error(exc: HTTPError) -> ChannelError:
+    """The ``ChannelError`` for an error answer of Mail Send."""
+    status = int(exc.status_code)
+    detail = ""
+    try:
+        errors = json.loads(exc.body or b"{}").get("errors") or []
+        fields = sorted({e.get("field") for e in errors if isinstance(e, dict) and e.get("field")})
+        detail = f" ({', '.join(fields)})" if fields else ""
+    except (ValueError, AttributeError, TypeError):
+        pass
+    if status == 429:  # HTTP 429: rate limit -> transient, after Retry-After when given
+        return ChannelError(
+            "sendgrid HTTP 429: too many requests",
+            permanent=False,
+            code="429",
+            retry_after=_retry_after(exc.headers),
+        )
+    if status >= 500:  # HTTP 5xx: SendGrid's fault -> transient
+        return ChannelError(f"sendgrid HTTP {status}: server error", permanent=False, code=str(status))
+    # HTTP 4xx (400 invalid request, 401/403 key refused, 413 too large): the same request
+    # would be refused again -> permanent.
+    return ChannelError(f"sendgrid HTTP {status}: refused{detail}", permanent=True, code=str(status))
+
+
+class SendGridEmailChannel(Channel):
+    """Email through SendGrid. Settings: ``SENDGRID_*``, ``EMAIL_FROM_*``, ``PROVIDER_TIMEOUT_SECONDS``."""
+
+    kind = "email"
+
+    def __init__(self, *, timeout: float | None = None) -> None:
+        self.api_key = settings.SENDGRID_API_KEY
+        if not self.api_key:
+            raise ImproperlyConfigured("EMAIL_BACKEND_NAME=sendgrid needs SENDGRID_API_KEY")
+        self.host = settings.SENDGRID_API_BASE_URL.rstrip("/")
+        self.timeout = float(timeout if timeout is not None else settings.PROVIDER_TIMEOUT_SECONDS)
+        self.sender = {"email": settings.EMAIL_FROM_ADDRESS}
+        if settings.EMAIL_FROM_NAME:
+            self.sender["name"] = settings.EMAIL_FROM_NAME
+        self.sg = SendGridAPIClient(api_key=self.api_key, host=self.host)
+
+    # --- the contract ----------------------------------------------------------------------
+    def send(self, message: OutgoingMessage) -> SendResult:
+        """Send one email. Returns SendGrid's X-Message-Id; raises ChannelError on failure."""
+        result = self.send_batch([message])[0]
+        if isinstance(result, ChannelError):
+            raise result
+        return result
+
+    def send_batch(
+        self, messages: Sequence[OutgoingMessage], limiter: RateLimiter | None = None
+    ) -> list[SendResult | ChannelError]:
+        """Send each message; messages with the same subject and bodies share requests.
+
+        One result per message, in order. ``limiter.acquire()`` is called before each
+        request when given.
+        """
+        results: list[SendResult | ChannelError | None] = [None] * len(messages)
+        groups: dict[tuple[str, str, str], list[int]] = {}
+        for index, message in enumerate(messages):
+            groups.setdefault((message.subject, message.body, message.html_body), []).append(index)
+        for (subject, body, html_body), indexes in groups.items():
+            batch = PersonalizedBatch(
+                subject=subject,
+                body=body,
+                html_body=html_body,
+                recipients=[
+                    Recipient(
+                        to=messages[i].to,
+                        reference=messages[i].reference,
+                        headers=messages[i].headers,
+                        unsubscribe_url=messages[i].unsubscribe_url,
+                    )
+                    for i in indexes
+                ],
+            )
+            for index, result in zip(indexes, self._send_personalized(batch, limiter), strict=True):
+                results[index] = result
+        return [r if r is not None else ChannelError("not sent", permanent=False) for r in results]
+
+    def send_personalized(self, batch: PersonalizedBatch) -> list[SendResult | ChannelError]:
+        """Send ``batch`` in requests of up to 1,000 personalizations; one result per recipient."""
+        return self._send_personalized(batch, None)
+
+    # --- requests --------------------------------------------------------------------------
+    def _send_personalized(
+        self, batch: PersonalizedBatch, limiter: RateLimiter | None
+    ) -> list[SendResult | ChannelError]:
+        results: list[SendResult | ChannelError] = []
+        recipients = list(batch.recipients)
+        for start in range(0, len(recipients), MAX_PERSONALIZATIONS):
+            chunk = recipients[start : start + MAX_PERSONALIZATIONS]
+            sendable = [r for r in chunk if r.to]
+            outcome: SendResult | ChannelError = ChannelError("no address", permanent=True, code="no-address")
+            if sendable:
+                if limiter is not None:
+                    limiter.acquire()
+                outcome = self._post(self.request_body(batch, sendable), len(sendable))
+            results.extend(
+                outcome if r.to else ChannelError("no address", permanent=True, code="no-address") for r in chunk
+            )
+        return results
+
+    def request_body(self, batch: PersonalizedBatch, recipients: Sequence[Recipient]) -> dict[str, Any]:
+        """The Mail Send request for ``recipients`` (at most 1,000) of ``batch``."""
+        personalizations = []
+        for recipient in recipients:
+            item: dict[str, Any] = {"to": [{"email": recipient.to}]}
+            if recipient.substitutions:
+                item["substitutions"] = dict(recipient.substitutions)
+            headers = dict(recipient.headers)
+            if recipient.unsubscribe_url:
+                headers["List-Unsubscribe"] = f"<{recipient.unsubscribe_url}>"
+                headers["List-Unsubscribe-Post"] = LIST_UNSUBSCRIBE_POST
+            if headers:
+                item["headers"] = headers
+            if recipient.reference:
+                item["custom_args"] = {REFERENCE_ARG: recipient.reference}
+            personalizations.append(item)
+        content = [{"type": "text/plain", "value": batch.body}]
+        if batch.html_body:
+            content.append({"type": "text/html", "value": batch.html_body})
+        return {
+            "personalizations": personalizations,
+            "from": self.sender,
+            "subject": batch.subject,
+            "content": content,
+        }
+
+    def _post(self, body: dict[str, Any], count: int) -> SendResult | ChannelError:
+        try:
+            # The SDK's send() takes no timeout; its HTTP client's post() does.
+            response = self.sg.client.mail.send.post(request_body=body, timeout=self.timeout)
+        except HTTPError as exc:
+            error = map_sendgrid_error(exc)
+        except TimeoutError:
+            error = ChannelError(f"sendgrid: no answer within {self.timeout:g}s", permanent=False, code="timeout")
+        except (urllib.error.URLError, HTTPException, OSError) as exc:
+            # URLError wraps a refused connection or a timeout while connecting.
+            reason = getattr(exc, "reason", exc)
+            if isinstance(reason, TimeoutError):
+                error = ChannelError(f"sendgrid: no answer within {self.timeout:g}s", permanent=False, code="timeout")
+            else:
+                error = ChannelError(
+                    f"sendgrid: connection failed ({type(reason).__name__})", permanent=False, code="connection"
+                )
+        else:
+            message_id = response.headers.get("X-Message-Id", "")
+            if not message_id:
+                # Accepted, but nothing to match events by: say so, but do not send again.
+                logger.warning("sendgrid accepted %d personalizations without an X-Message-Id", count)
+            logger.debug("sendgrid accepted %d personalizations as %s", count, message_id)
+            return SendResult(provider_message_id=message_id)
+        logger.info(
+            "sendgrid refused a request of %d personalizations: %s, %s",
+            count,
+            error.message,
+            "permanent" if error.permanent else "transient",
+        )
+        return error

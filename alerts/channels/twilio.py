@@ -1,0 +1,262 @@
+"""SMS through Twilio's Programmable Messaging API, with the official ``twilio`` SDK.
+
+One request per message (Twilio has no batch send), many in flight at once: the API
+answers in 100-500 ms, so ``send_batch`` runs up to ``SMS_CONCURRENCY`` requests
+concurrently on the SDK's asyncio HTTP client (aiohttp), over one connection pool per
+batch. Twilio's error codes are mapped to permanent or transient ``ChannelError`` here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import email.utils
+import logging
+import threading
+import time
+from collections.abc import Coroutine, Sequence
+from typing import Any, TypeVar
+from urllib.parse import urlencode
+
+import aiohttp
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.http.response import Response
+from twilio.rest import Client
+
+from alerts.channels.base import Channel, ChannelError, OutgoingMessage, RateLimiter, SendResult
+from embassy.logging import mask_phone
+
+logger = logging.getLogger(__name__)
+
+# The SDK logs request URLs and headers at INFO; whatever the deployment's logging says,
+# those lines never leave this logger.
+_sdk_logger = logging.getLogger("alerts.channels.twilio.sdk")
+_sdk_logger.setLevel(logging.WARNING)
+
+# --- Twilio error codes ------------------------------------------------------------------
+INVALID_NUMBER = 21211  # 21211: invalid 'To' phone number -> permanent
+OPTED_OUT = 21610  # 21610: the recipient replied STOP -> permanent, and an opt-out
+NOT_MOBILE = 21614  # 21614: 'To' is not a mobile number (landline) -> permanent
+TOO_MANY_REQUESTS = 20429  # 20429: too many requests -> transient, always safe to retry
+AUTHENTICATE = 20003  # 20003: credentials refused -> transient: a configuration fault, not the message's
+PERMANENT_CODES = {
+    INVALID_NUMBER: "invalid number",
+    OPTED_OUT: "recipient opted out",
+    NOT_MOBILE: "not a mobile number",
+}
+
+T = TypeVar("T")
+
+# The last HTTP answer seen by the current task, for headers the SDK's exception drops.
+_last_response: contextvars.ContextVar[Response | None] = contextvars.ContextVar("twilio_last_response", default=None)
+
+
+class _PooledAsyncHttpClient(AsyncTwilioHttpClient):
+    """The SDK's aiohttp client with a bounded connection pool and a total timeout.
+
+    The stock client ignores its own ``timeout`` unless one is passed per request, and
+    keeps no note of the answer's headers when the SDK raises on an error status.
+    """
+
+    def __init__(self, *, timeout: float, connections: int) -> None:
+        super().__init__(pool_connections=False, timeout=timeout, logger=_sdk_logger)
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=connections, limit_per_host=connections),
+            timeout=aiohttp.ClientTimeout(total=timeout),
+        )
+
+    async def request(self, *args: Any, **kwargs: Any) -> Response:
+        response = await super().request(*args, **kwargs)
+        _last_response.set(response)
+        return response
+
+
+def _retry_after(response: Response | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (seconds or an HTTP date), if there is one."""
+    if response is None or not response.headers:
+        return None
+    raw = response.headers.get("Retry-After")
+    if not raw:
+        return None
+    try:
+        return max(float(raw), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)
+
+
+def map_twilio_error(exc: TwilioRestException, response: Response | None = None) -> ChannelError:
+    """The ``ChannelError`` for an error answer of the Messages API."""
+    status = int(exc.status or 0)
+    try:
+        code = int(exc.code) if exc.code is not None else None
+    except (TypeError, ValueError):
+        code = None
+    code_text = str(code) if code is not None else str(status)
+    if code in PERMANENT_CODES:
+        return ChannelError(
+            f"twilio {code}: {PERMANENT_CODES[code]}", permanent=True, code=code_text, opted_out=code == OPTED_OUT
+        )
+    if code == TOO_MANY_REQUESTS or status == 429:
+        return ChannelError(
+            f"twilio {code_text}: too many requests",
+            permanent=False,
+            code=code_text,
+            retry_after=_retry_after(response),
+        )
+    if status >= 500:
+        return ChannelError(f"twilio HTTP {status}: server error", permanent=False, code=code_text)
+    if code == AUTHENTICATE or status in (401, 403):
+        return ChannelError(f"twilio {code_text}: credentials refused", permanent=False, code=code_text)
+    # Any other refusal (missing body, unknown parameter, ...) will be refused again.
+    return ChannelError(f"twilio {code_text}: refused (HTTP {status})", permanent=True, code=code_text)
+
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run ``coroutine`` to completion from synchronous code, even inside a running loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    # Called from async code (an async view, a test): run on a loop of its own.
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = asyncio.run(coroutine)
+        except BaseException as exc:  # handed back to the caller below
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="twilio-send")
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
+
+
+class TwilioSMSChannel(Channel):
+    """SMS through Twilio. Settings: ``TWILIO_*``, ``PROVIDER_TIMEOUT_SECONDS``, ``SMS_CONCURRENCY``."""
+
+    kind = "sms"
+
+    def __init__(self, *, concurrency: int | None = None, timeout: float | None = None) -> None:
+        self.account_sid = settings.TWILIO_ACCOUNT_SID
+        self.auth_token = settings.TWILIO_AUTH_TOKEN
+        if not self.account_sid or not self.auth_token:
+            raise ImproperlyConfigured("SMS_BACKEND=twilio needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
+        self.messaging_service_sid = settings.TWILIO_MESSAGING_SERVICE_SID
+        self.from_number = settings.TWILIO_FROM_NUMBER
+        if not self.messaging_service_sid and not self.from_number:
+            raise ImproperlyConfigured("SMS_BACKEND=twilio needs TWILIO_MESSAGING_SERVICE_SID or TWILIO_FROM_NUMBER")
+        self.base_url = settings.TWILIO_API_BASE_URL.rstrip("/")
+        self.timeout = float(timeout if timeout is not None else settings.PROVIDER_TIMEOUT_SECONDS)
+        self.concurrency = int(concurrency if concurrency is not None else settings.SMS_CONCURRENCY)
+        if self.concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+
+    def status_callback_url(self, message: OutgoingMessage) -> str:
+        """Where Twilio reports this message's status; names the message's reference."""
+        url = settings.PUBLIC_BASE_URL + settings.TWILIO_STATUS_CALLBACK_PATH
+        if message.reference:
+            url += "?" + urlencode({"ref": message.reference})
+        return url
+
+    def _params(self, message: OutgoingMessage) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "to": message.to,
+            "body": message.body,
+            "status_callback": self.status_callback_url(message),
+        }
+        if self.messaging_service_sid:
+            params["messaging_service_sid"] = self.messaging_service_sid
+        else:
+            params["from_"] = self.from_number
+        return params
+
+    # --- the contract ----------------------------------------------------------------------
+    def send(self, message: OutgoingMessage) -> SendResult:
+        """Send one SMS. Returns Twilio's message SID; raises ChannelError on failure."""
+        result = self.send_batch([message])[0]
+        if isinstance(result, ChannelError):
+            raise result
+        return result
+
+    def send_batch(
+        self, messages: Sequence[OutgoingMessage], limiter: RateLimiter | None = None
+    ) -> list[SendResult | ChannelError]:
+        """Send each message, up to ``concurrency`` at a time; one result per message, in order.
+
+        When ``limiter`` is given it is asked before every request: ``acquire_async()``
+        when it has one (waits without holding up the other requests), else the blocking
+        ``acquire()`` in a thread. Never raises ChannelError: failures come back in place.
+        """
+        if not messages:
+            return []
+        return _run(self._send_all(list(messages), limiter))
+
+    async def _send_all(
+        self, messages: list[OutgoingMessage], limiter: RateLimiter | None
+    ) -> list[SendResult | ChannelError]:
+        results: list[SendResult | ChannelError | None] = [None] * len(messages)
+        workers = min(self.concurrency, len(messages))
+        http_client = _PooledAsyncHttpClient(timeout=self.timeout, connections=workers)
+        client = Client(self.account_sid, self.auth_token, http_client=http_client)
+        client.api.base_url = self.base_url  # the SDK's own seam for the API's host
+        resource = client.api.v2010.accounts(self.account_sid).messages
+        pending = iter(enumerate(messages))
+        acquire_async = getattr(limiter, "acquire_async", None)
+
+        async def worker() -> None:
+            for index, message in pending:  # one shared iterator: each message is taken once
+                if limiter is not None:
+                    if acquire_async is not None:
+                        await acquire_async()
+                    else:
+                        await asyncio.to_thread(limiter.acquire)
+                results[index] = await self._send_one(resource, message)
+
+        try:
+            await asyncio.gather(*(worker() for _ in range(workers)))
+        finally:
+            await http_client.close()
+        return [r if r is not None else ChannelError("not sent", permanent=False) for r in results]
+
+    async def _send_one(self, resource: Any, message: OutgoingMessage) -> SendResult | ChannelError:
+        if not message.to:
+            return ChannelError("no address", permanent=True, code="no-address")
+        _last_response.set(None)
+        try:
+            instance = await resource.create_async(**self._params(message))
+        except TwilioRestException as exc:
+            error = map_twilio_error(exc, _last_response.get())
+        except TimeoutError:
+            error = ChannelError(f"twilio: no answer within {self.timeout:g}s", permanent=False, code="timeout")
+        except aiohttp.ClientError as exc:
+            error = ChannelError(
+                f"twilio: connection failed ({type(exc).__name__})", permanent=False, code="connection"
+            )
+        except (TwilioException, ValueError) as exc:
+            # An answer the SDK could not read (not JSON, cut short): the message may or may
+            # not exist; a retry is reconciled by the pipeline's look-up.
+            error = ChannelError(f"twilio: unreadable answer ({type(exc).__name__})", permanent=False, code="answer")
+        else:
+            logger.debug(
+                "twilio accepted %s for %s (%s)", instance.sid, message.reference or "-", mask_phone(message.to)
+            )
+            return SendResult(provider_message_id=instance.sid)
+        logger.info(
+            "twilio refused %s (%s): %s, %s",
+            message.reference or "-",
+            mask_phone(message.to),
+            error.message,
+            "permanent" if error.permanent else "transient",
+        )
+        return error
