@@ -30,7 +30,17 @@ def queue_message(
         "html_body": html_body,
         "reference": reference,
     }
-    transaction.on_commit(lambda: send_single_message.delay(payload))
+
+    def enqueue() -> None:
+        # The row this message is about is committed; a broker outage (or, with tasks run
+        # in-process, a provider failure still being retried) must not turn the person's
+        # finished request into an error page. They can ask for a new code or link.
+        try:
+            send_single_message.delay(payload)
+        except Exception:
+            logger.exception("could not queue the %s message %s", channel, reference)
+
+    transaction.on_commit(enqueue)
 
 
 def send_message(payload: dict) -> SendResult:
