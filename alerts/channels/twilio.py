@@ -58,7 +58,8 @@ class _PooledAsyncHttpClient(AsyncTwilioHttpClient):
     """The SDK's aiohttp client with a bounded connection pool and a total timeout.
 
     The stock client ignores its own ``timeout`` unless one is passed per request, and
-    keeps no note of the answer's headers when the SDK raises on an error status.
+    keeps no note of the answer's headers when the SDK raises on an error status (where
+    ``Retry-After`` is).
     """
 
     def __init__(self, *, timeout: float, connections: int) -> None:
@@ -68,8 +69,25 @@ class _PooledAsyncHttpClient(AsyncTwilioHttpClient):
             timeout=aiohttp.ClientTimeout(total=timeout),
         )
 
-    async def request(self, *args: Any, **kwargs: Any) -> Response:
-        response = await super().request(*args, **kwargs)
+    async def request(
+        self,
+        method: str,
+        url: str,
+        params: dict[str, object] | None = None,
+        data: dict[str, object] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float | None = None,
+        allow_redirects: bool = False,
+    ) -> Response:
+        if auth is not None:
+            # aiohttp deprecates its ``auth=`` argument; the header is the same thing.
+            headers = {**(headers or {}), "Authorization": aiohttp.encode_basic_auth(auth[0], auth[1])}
+        # The stock client hands aiohttp ``timeout=None`` (no limit at all) unless given one.
+        timeout = timeout if timeout is not None else self.timeout
+        response = await super().request(
+            method, url, params=params, data=data, headers=headers, timeout=timeout, allow_redirects=allow_redirects
+        )
         _last_response.set(response)
         return response
 

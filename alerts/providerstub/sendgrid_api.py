@@ -205,7 +205,7 @@ class SendGridAPI:
         state = self.state
         started = time.monotonic()
         received_at = time.time()
-        state.enter()
+        generation = state.enter()
         try:
             raw = await request.read()
             record: dict[str, Any] = {
@@ -239,10 +239,10 @@ class SendGridAPI:
                     response = self._accept(payload, record, config)
             record["status"] = response.status
             record["finished"] = time.monotonic()
-            state.record(record)
+            state.record(record, generation)
             return response
         finally:
-            state.leave()
+            state.leave(generation)
 
     def _validate(self, request: web.Request, raw: bytes, record: dict[str, Any]) -> tuple[web.Response | None, Any]:
         if request.headers.get("Authorization") != self._expected_auth:

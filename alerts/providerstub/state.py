@@ -152,14 +152,17 @@ class StubState:
             self.rules.append(rule)
 
     # --- hot path -------------------------------------------------------------------
-    def enter(self) -> None:
-        """A provider request started (event-loop thread only)."""
+    def enter(self) -> int:
+        """A provider request started (event-loop thread only); returns the generation."""
         self.in_flight += 1
         if self.in_flight > self.in_flight_peak:
             self.in_flight_peak = self.in_flight
+        return self.generation
 
-    def leave(self) -> None:
-        self.in_flight -= 1
+    def leave(self, generation: int) -> None:
+        # A request that outlived a reset is not counted against the new run.
+        if generation == self.generation:
+            self.in_flight -= 1
 
     def pick_failure(self, api: str, destinations: list[str]) -> Failure | None:
         """Return the failure this request must answer with, or None to succeed."""
@@ -178,8 +181,9 @@ class StubState:
             return Failure(config.failure_http_status, config.failure_twilio_code, config.retry_after)
         return None
 
-    def record(self, entry: dict[str, Any]) -> None:
-        self.records.append(entry)
+    def record(self, entry: dict[str, Any], generation: int) -> None:
+        if generation == self.generation:
+            self.records.append(entry)
 
     def record_callback(self, entry: dict[str, Any], generation: int) -> None:
         if generation == self.generation:

@@ -153,7 +153,7 @@ class TwilioAPI:
         state = self.state
         started = time.monotonic()
         received_at = time.time()
-        state.enter()
+        generation = state.enter()
         try:
             form = await request.post()
             to = form.get("To", "")
@@ -188,10 +188,10 @@ class TwilioAPI:
                     response = self._accept(form, to, record, config)
             record["status"] = response.status
             record["finished"] = time.monotonic()
-            state.record(record)
+            state.record(record, generation)
             return response
         finally:
-            state.leave()
+            state.leave(generation)
 
     def _validate(self, request: web.Request, form: Any, to: str) -> web.Response | None:
         denied = self._check_auth(request)
