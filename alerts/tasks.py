@@ -18,3 +18,38 @@ def send_single_message(self, payload: dict) -> str | None:  # type: ignore[no-u
             return None
         countdown = exc.retry_after or min(300, 2 ** (self.request.retries + 1))
         raise self.retry(exc=exc, countdown=countdown) from exc
+
+
+# --- the alert pipeline: ids over the queue, queued after commit by the services --------
+
+
+@shared_task(acks_late=True)
+def start_fan_out(alert_id: int) -> int:
+    """Create and queue an approved alert's deliveries; returns how many it queued."""
+    from alerts.services.fanout import start_fan_out as run
+
+    return run(alert_id).queued
+
+
+@shared_task(acks_late=True)
+def send_delivery_chunk(alert_id: int, channel: str, delivery_ids: list[int]) -> int:
+    """Send one chunk of an alert's deliveries on one channel; returns how many were claimed."""
+    from alerts.services.fanout import send_delivery_chunk as run
+
+    return run(alert_id, channel, delivery_ids).claimed
+
+
+@shared_task(acks_late=True)
+def sweep_deliveries() -> int:
+    """Beat: re-queue stalled deliveries and fan-outs, finish alerts; returns rows re-queued."""
+    from alerts.services.fanout import sweep_deliveries as run
+
+    return run().requeued
+
+
+@shared_task(acks_late=True)
+def start_due_alerts() -> int:
+    """Beat: start scheduled alerts whose send time has come; returns how many."""
+    from alerts.services.alerts import start_due_alerts as run
+
+    return len(run())

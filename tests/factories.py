@@ -144,3 +144,50 @@ class CheckInFactory(DjangoModelFactory):
     citizen = factory.SubFactory(CitizenFactory)
     status = CheckIn.Status.SAFE
     source = CheckIn.Source.LINK
+
+
+# --- the alert pipeline (tests/pipeline) -------------------------------------------------
+
+
+class HouseholdMemberFactory(DjangoModelFactory):
+    class Meta:
+        model = "registrations.HouseholdMember"
+
+    citizen = factory.SubFactory(CitizenFactory)
+    full_name = factory.Faker("name")
+    relationship = "child"
+    age_group = "child"
+
+
+class AlertTemplateFactory(DjangoModelFactory):
+    """The English template of level 4, using every kind of placeholder."""
+
+    class Meta:
+        model = "alerts.AlertTemplate"
+        django_get_or_create = ("level", "language")
+
+    level = 4
+    language = "en"
+    sms_text = "{name}: {area} is now level {level} ({level_name}). {checkin_words}"
+    email_subject = "{area}: {level_name}"
+    email_body = "Dear {name},\n{area} is at level {level}.\nCheck in: {checkin_link}\nStop: {unsubscribe_link}"
+
+
+class AlertTextFactory(DjangoModelFactory):
+    class Meta:
+        model = "alerts.AlertText"
+
+    alert = factory.SubFactory(AlertFactory)
+    language = "en"
+    sms_text = "Hello {name}, leave {area} now. {checkin_words}"
+    email_subject = "Leave {area}"
+    email_body = "Dear {name}, leave now. {checkin_link}"
+
+
+class StaffTestRecipientFactory(DjangoModelFactory):
+    class Meta:
+        model = "alerts.StaffTestRecipient"
+
+    name = factory.Sequence(lambda n: f"Tester {n}")
+    phone = factory.Sequence(lambda n: f"+4477008{n % 100000:05d}")
+    email = factory.Sequence(lambda n: f"tester{n}@embassy.example")

@@ -1,0 +1,327 @@
+"""An alert's way from draft to sent: submit, approve (two people), abort, correct.
+
+Every function here locks the alert row, checks the state machine written on
+``Alert`` and either makes the move or raises an ``AlertError`` subclass with a message
+for staff; nothing is half-saved. Tasks are queued only after the transaction commits.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone, translation
+from django.utils.translation import gettext
+
+from alerts.errors import AlertContentError, AlertStateError, ApprovalError
+from alerts.levels import highest_level
+from alerts.models import Alert, AlertText, Delivery, StaffTestRecipient
+from alerts.services.audience import compute_audience
+from alerts.services.rendering import placeholder_errors_by_field
+
+S = Alert.State
+
+
+def _lock(alert: Alert | int) -> Alert:
+    return Alert.objects.select_for_update().get(pk=alert.pk if isinstance(alert, Alert) else alert)
+
+
+def _refresh(target: Alert | int, locked: Alert) -> Alert:
+    """Copy the saved state back onto the caller's instance, so it sees the change."""
+    if isinstance(target, Alert):
+        target.refresh_from_db()
+        return target
+    return locked
+
+
+def _require(alert: Alert, allowed: tuple[str, ...], doing: str) -> None:
+    if alert.state not in allowed:
+        names = " or ".join(str(S(s).label) for s in allowed)
+        raise AlertStateError(f"Cannot {doing} an alert that is {S(alert.state).label.lower()}; it must be {names}.")
+
+
+def content_problems(alert: Alert) -> list[str]:
+    """What stops ``alert`` from going out as written (empty when it can)."""
+    problems: list[str] = []
+    if not alert.channels:
+        problems.append("Choose at least one channel (SMS or email).")
+    texts = {t.language: t for t in AlertText.objects.filter(alert=alert)}
+    fallback = texts.get(alert.fallback_language)
+    if fallback is None:
+        problems.append(f"Write the text in the fallback language ({alert.fallback_language}).")
+    for language, text in sorted(texts.items()):
+        if alert.send_sms and not text.sms_text.strip() and language == alert.fallback_language:
+            problems.append(f"The SMS text in {language} is empty.")
+        if alert.send_email and language == alert.fallback_language:
+            if not text.email_subject.strip():
+                problems.append(f"The email subject in {language} is empty.")
+            if not text.email_body.strip():
+                problems.append(f"The email body in {language} is empty.")
+        for field, errors in placeholder_errors_by_field(text).items():
+            problems.extend(f"{language} {field}: {e}" for e in errors)
+    if alert.is_test:
+        if not StaffTestRecipient.objects.filter(active=True).exists():
+            problems.append("The staff test list is empty: add a test recipient first.")
+    else:
+        has_area = alert.areas.exists()
+        has_radius = alert.center_latitude is not None and alert.center_longitude is not None and bool(alert.radius_km)
+        if not (has_area or has_radius or alert.references_id):
+            problems.append("Choose who receives it: one or more areas, or a radius around a point.")
+    if alert.msg_type != Alert.MsgType.ALERT and not alert.references_id:
+        problems.append("An update or cancellation must reference the alert it corrects.")
+    return problems
+
+
+def _check_content(alert: Alert) -> None:
+    problems = content_problems(alert)
+    if problems:
+        raise AlertContentError("The alert cannot go out yet: " + " ".join(problems), problems)
+
+
+def is_urgent(alert: Alert) -> bool:
+    """An alert urgent enough that the approver may include unverified contacts.
+
+    Urgency Immediate, severity Extreme, or announcing the top advisory level.
+    """
+    return (
+        alert.urgency == Alert.Urgency.IMMEDIATE
+        or alert.severity == Alert.Severity.EXTREME
+        or (alert.advisory_level is not None and alert.advisory_level >= highest_level())
+    )
+
+
+def submit_for_approval(alert: Alert | int, *, by: AbstractBaseUser) -> Alert:
+    """DRAFT -> AWAITING_APPROVAL, once the texts and audience are complete.
+
+    Counts the audience (``alert.audience_summary``) for the approver to see.
+    Raises AlertStateError, AlertContentError.
+    """
+    with transaction.atomic():
+        locked = _lock(alert)
+        _require(locked, (S.DRAFT,), "submit")
+        _check_content(locked)
+        locked.state = S.AWAITING_APPROVAL
+        locked.submitted_at = timezone.now()
+        locked.save(update_fields=["state", "submitted_at", "updated_at"])
+        compute_audience(locked)
+    return _refresh(alert, locked)
+
+
+def return_to_draft(alert: Alert | int, *, by: AbstractBaseUser) -> Alert:
+    """AWAITING_APPROVAL -> DRAFT, for changes. Raises AlertStateError."""
+    with transaction.atomic():
+        locked = _lock(alert)
+        _require(locked, (S.AWAITING_APPROVAL,), "return to draft")
+        locked.state = S.DRAFT
+        locked.save(update_fields=["state", "updated_at"])
+    return _refresh(alert, locked)
+
+
+def cancel_alert(alert: Alert | int, *, by: AbstractBaseUser) -> Alert:
+    """DRAFT / AWAITING_APPROVAL -> CANCELLED (withdrawn; nothing was sent)."""
+    with transaction.atomic():
+        locked = _lock(alert)
+        _require(locked, (S.DRAFT, S.AWAITING_APPROVAL), "cancel")
+        locked.state = S.CANCELLED
+        locked.cancelled_at = timezone.now()
+        locked.save(update_fields=["state", "cancelled_at", "updated_at"])
+    return _refresh(alert, locked)
+
+
+def approve_alert(
+    alert: Alert | int,
+    *,
+    by: AbstractBaseUser,
+    include_unverified: bool = False,
+    send_at: datetime.datetime | None = None,
+) -> Alert:
+    """AWAITING_APPROVAL -> SCHEDULED; the fan-out starts after commit (or at ``send_at``).
+
+    A live alert needs a staff approver who is not its author; a test alert may be
+    approved by its author and goes only to the staff test list. ``include_unverified``
+    is the approver's explicit choice, allowed only for an urgent live alert (opted-out
+    addresses are never included). A live alert gets its ready cancellation drafted
+    (``prepare_cancellation``). Raises AlertStateError, ApprovalError, AlertContentError.
+    """
+    from alerts.tasks import start_fan_out as start_fan_out_task
+
+    if not getattr(by, "is_staff", False) or not getattr(by, "is_active", False):
+        raise ApprovalError("Only active staff members can approve alerts.")
+    if send_at is not None and timezone.is_naive(send_at):
+        raise ApprovalError("The send time must carry a time zone.")
+    with transaction.atomic():
+        locked = _lock(alert)
+        _require(locked, (S.AWAITING_APPROVAL,), "approve")
+        if not locked.is_test and locked.created_by_id == by.pk:
+            raise ApprovalError("You wrote this live alert; a second staff member must approve it.")
+        if include_unverified and locked.is_test:
+            raise ApprovalError("Test alerts go only to the staff test list; unverified contacts cannot be included.")
+        if include_unverified and not is_urgent(locked):
+            raise ApprovalError(
+                "Unverified contacts may be included only in an urgent alert "
+                "(urgency Immediate, severity Extreme, or the top advisory level)."
+            )
+        _check_content(locked)
+        now = timezone.now()
+        locked.state = S.SCHEDULED
+        locked.approved_by = by  # type: ignore[assignment]
+        locked.approved_at = now
+        locked.include_unverified = include_unverified
+        locked.send_at = send_at
+        locked.save(
+            update_fields=["state", "approved_by", "approved_at", "include_unverified", "send_at", "updated_at"]
+        )
+        compute_audience(locked)
+        if not locked.is_test and locked.msg_type == Alert.MsgType.ALERT:
+            prepare_cancellation(locked, by=by)
+        if send_at is None or send_at <= now:
+            alert_id = locked.pk
+            transaction.on_commit(lambda: start_fan_out_task.delay(alert_id))
+    return _refresh(alert, locked)
+
+
+def abort_alert(alert: Alert | int, *, by: AbstractBaseUser) -> int:
+    """SCHEDULED / SENDING -> ABORTED: what has not been handed to a provider is not sent.
+
+    Every QUEUED or RETRY delivery becomes SKIPPED "aborted" in the same transaction;
+    send tasks check the alert's state when they claim, so at most the round already
+    claimed (``SMS_CLAIM_SIZE`` SMS, one email batch) still goes. Returns how many
+    deliveries were skipped. Raises AlertStateError.
+    """
+    with transaction.atomic():
+        locked = _lock(alert)
+        _require(locked, (S.SCHEDULED, S.SENDING), "abort")
+        now = timezone.now()
+        locked.state = S.ABORTED
+        locked.aborted_at = now
+        locked.aborted_by = by  # type: ignore[assignment]
+        locked.save(update_fields=["state", "aborted_at", "aborted_by", "updated_at"])
+        skipped = Delivery.objects.filter(alert=locked, state__in=(Delivery.State.QUEUED, Delivery.State.RETRY)).update(
+            state=Delivery.State.SKIPPED, error_code="aborted", error_reason="aborted", updated_at=now
+        )
+    if isinstance(alert, Alert):
+        alert.refresh_from_db()
+    return skipped
+
+
+def _copy_audience(original: Alert, correction: Alert) -> None:
+    correction.areas.set(original.areas.all())
+
+
+def _correction(original: Alert, msg_type: str, *, by: AbstractBaseUser, title: str) -> Alert:
+    correction = Alert.objects.create(
+        title=title[:200],
+        state=S.DRAFT,
+        is_test=original.is_test,
+        msg_type=msg_type,
+        references=original,
+        send_sms=original.send_sms,
+        send_email=original.send_email,
+        center_latitude=original.center_latitude,
+        center_longitude=original.center_longitude,
+        radius_km=original.radius_km,
+        center_name=original.center_name,
+        center_region=original.center_region,
+        advisory_level=original.advisory_level,
+        fallback_language=original.fallback_language,
+        category=original.category,
+        urgency=original.urgency,
+        severity=original.severity,
+        certainty=original.certainty,
+        response_type=Alert.ResponseType.NONE if msg_type == Alert.MsgType.CANCEL else original.response_type,
+        created_by=by,
+    )
+    _copy_audience(original, correction)
+    return correction
+
+
+def _escape(text: str) -> str:
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def prepare_cancellation(alert: Alert | int, *, by: AbstractBaseUser) -> Alert:
+    """The ready cancellation of ``alert``: a DRAFT with msgType Cancel referencing it.
+
+    Texts in every language the original has; its audience is the original's areas
+    plus everyone the original was handed to. Sending it is the usual submit and
+    approve. Returns the existing draft when one is ready already.
+    """
+    original = alert if isinstance(alert, Alert) else Alert.objects.get(pk=alert)
+    existing = original.corrections.filter(msg_type=Alert.MsgType.CANCEL, state=S.DRAFT).first()
+    if existing is not None:
+        return existing
+    with transaction.atomic():
+        cancellation = _correction(original, Alert.MsgType.CANCEL, by=by, title=f"Cancelled: {original.title}")
+        texts = []
+        for language in original.texts.values_list("language", flat=True):
+            with translation.override(language):
+                title = _escape(original.title)
+                sms = gettext('CANCELLED: please disregard our alert "%(title)s". We will write again if needed.') % {
+                    "title": title
+                }
+                subject = gettext("Cancelled: %(title)s") % {"title": title}
+                body = gettext(
+                    'Dear {name},\n\nplease disregard our alert "%(title)s": it has been cancelled. '
+                    "We will write again if anything changes.\n\n{checkin_link}"
+                ) % {"title": title}
+            texts.append(
+                AlertText(alert=cancellation, language=language, sms_text=sms, email_subject=subject, email_body=body)
+            )
+        AlertText.objects.bulk_create(texts)
+    return cancellation
+
+
+def draft_update(alert: Alert | int, *, by: AbstractBaseUser) -> Alert:
+    """A DRAFT with msgType Update referencing ``alert``, its texts copied for editing."""
+    original = alert if isinstance(alert, Alert) else Alert.objects.get(pk=alert)
+    with transaction.atomic():
+        update = _correction(original, Alert.MsgType.UPDATE, by=by, title=f"Update: {original.title}")
+        AlertText.objects.bulk_create(
+            [
+                AlertText(
+                    alert=update,
+                    language=t.language,
+                    sms_text=t.sms_text,
+                    email_subject=t.email_subject,
+                    email_body=t.email_body,
+                )
+                for t in original.texts.all()
+            ]
+        )
+    return update
+
+
+def start_due_alerts(now: datetime.datetime | None = None) -> list[int]:
+    """Queue the fan-out of every approved alert whose time has come; returns their ids.
+
+    Run every few seconds by beat (``ALERT_START_DUE_EVERY_SECONDS``): scheduled alerts
+    wait in the database, not in long Celery countdowns.
+    """
+    from alerts.tasks import start_fan_out as start_fan_out_task
+
+    now = now or timezone.now()
+    due = list(
+        Alert.objects.filter(state=S.SCHEDULED)
+        .filter(Q(send_at__isnull=True) | Q(send_at__lte=now))
+        .order_by("send_at", "pk")
+        .values_list("pk", flat=True)
+    )
+    for alert_id in due:
+        transaction.on_commit(lambda alert_id=alert_id: start_fan_out_task.delay(alert_id))
+    return due
+
+
+__all__ = [
+    "abort_alert",
+    "approve_alert",
+    "cancel_alert",
+    "content_problems",
+    "draft_update",
+    "is_urgent",
+    "prepare_cancellation",
+    "return_to_draft",
+    "start_due_alerts",
+    "submit_for_approval",
+]

@@ -1,0 +1,56 @@
+"""Areas and their advisory levels: every change recorded, and an alert drafted."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from alerts.errors import LevelError
+from alerts.models import Area, LevelChange
+
+
+def effective_level(area: Area) -> int:
+    """The level in force in ``area``: its own, or its country's while it inherits."""
+    return area.effective_level
+
+
+def change_advisory_level(area: Area | int, new_level: int | None, *, by: AbstractBaseUser, reason: str) -> LevelChange:
+    """Set ``area``'s level (None: a region inherits its country's level again).
+
+    Records who, when, old and new level and the reason (LevelChange), and drafts an
+    alert from the new effective level's templates for everyone present in the area,
+    waiting for approval (``LevelChange.drafted_alert``; None when no template exists).
+    Raises LevelError for an unknown level, a missing reason, a country without a
+    level, or a change that changes nothing; nothing is saved then.
+    """
+    from alerts.services.templates import draft_alert_for_level
+
+    reason = (reason or "").strip()
+    if not reason:
+        raise LevelError("Say why the level changes: the reason is kept with the change.")
+    if new_level is not None and new_level not in settings.ADVISORY_LEVELS:
+        known = ", ".join(str(n) for n in sorted(settings.ADVISORY_LEVELS))
+        raise LevelError(f"Unknown advisory level {new_level}; the levels are {known}.")
+    with transaction.atomic():
+        area_pk = area.pk if isinstance(area, Area) else area
+        locked = Area.objects.select_for_update().get(pk=area_pk)
+        if new_level is None and locked.is_country:
+            raise LevelError("A country always has a level; only a region can inherit.")
+        old_level = locked.level
+        if old_level == new_level:
+            raise LevelError(f"{locked.name} is already at this level; nothing to change.")
+        old_effective = locked.effective_level
+        locked.level = new_level
+        locked.level_changed_at = timezone.now()
+        locked.save(update_fields=["level", "level_changed_at"])
+        change = LevelChange.objects.create(
+            area=locked, old_level=old_level, new_level=new_level, reason=reason, changed_by=by
+        )
+        new_effective = locked.effective_level
+        if new_effective != old_effective:
+            draft_alert_for_level(locked, new_effective, by=by, level_change=change)
+    if isinstance(area, Area):
+        area.level, area.level_changed_at = locked.level, locked.level_changed_at
+    return change

@@ -1,0 +1,295 @@
+"""Who an alert reaches, and how many: citizens, people and addresses per channel.
+
+The audience of a live alert is every citizen with a current presence
+
+- in one of the alert's Areas (a country area takes in all its regions; a region area
+  takes the presences recorded with that region), or
+- within ``radius_km`` of the alert's centre, for presences with coordinates; people in
+  the centre's region (``center_region``) who gave no coordinates are included as a
+  fallback and counted apart (``radius_fallback_citizens``), or
+- for an Update or Cancel, who was handed the alert it ``references``.
+
+From them, an address is used when it is set, not opted out (never, whatever the alert)
+and verified, unless the approver chose ``include_unverified``. A test alert reaches
+only the active staff test list. The same address appearing twice gets one delivery
+(the unique key on the delivery does that; the counts here count distinct addresses).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import Exists, FloatField, OuterRef, Q, QuerySet, Value
+from django.db.models.functions import ASin, Cast, Cos, Least, Power, Radians, Sin, Sqrt
+from django.utils import timezone
+
+from alerts.models import Alert, Delivery, StaffTestRecipient
+from registrations.models import Citizen, HouseholdMember, Presence
+
+EARTH_RADIUS_KM = 6371.0088
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """One row of the audience as the fan-out reads it.
+
+    ``key`` orders the keyset (citizen id, or staff test recipient id); ``phone`` and
+    ``email`` are "" when that address is not to be used.
+    """
+
+    key: int
+    citizen_id: int | None
+    name: str
+    language: str
+    phone: str
+    email: str
+
+
+def _area_q(alert: Alert) -> Q | None:
+    q: Q | None = None
+    for area in alert.areas.all():
+        part = Q(country=area.country) if area.is_country else Q(country=area.country, region=area.region)
+        q = part if q is None else q | part
+    return q
+
+
+def _distance_km(lat0: float, lon0: float) -> object:
+    """Great-circle (haversine) distance from (lat0, lon0) to a presence's point, in SQL."""
+    lat = Radians(Cast("latitude", FloatField()))
+    lon = Radians(Cast("longitude", FloatField()))
+    phi0, lambda0 = math.radians(lat0), math.radians(lon0)
+    half_dlat = (lat - Value(phi0)) / Value(2.0)
+    half_dlon = (lon - Value(lambda0)) / Value(2.0)
+    a = Power(Sin(half_dlat), 2) + Value(math.cos(phi0)) * Cos(lat) * Power(Sin(half_dlon), 2)
+    return Value(2.0 * EARTH_RADIUS_KM) * ASin(Sqrt(Least(Value(1.0), a)))
+
+
+def _has_radius(alert: Alert) -> bool:
+    return alert.center_latitude is not None and alert.center_longitude is not None and bool(alert.radius_km)
+
+
+def _bounding_box(lat0: float, lon0: float, radius_km: float) -> Q:
+    """A cheap prefilter around the circle (indexable); the exact distance follows."""
+    dlat = math.degrees(radius_km / EARTH_RADIUS_KM)
+    cos_lat = max(math.cos(math.radians(lat0)), 1e-6)
+    dlon = min(180.0, math.degrees(radius_km / (EARTH_RADIUS_KM * cos_lat)))
+    return Q(
+        latitude__gte=Decimal(str(round(lat0 - dlat, 6))),
+        latitude__lte=Decimal(str(round(lat0 + dlat, 6))),
+        longitude__gte=Decimal(str(round(lon0 - dlon, 6))),
+        longitude__lte=Decimal(str(round(lon0 + dlon, 6))),
+    )
+
+
+def presence_in_radius(alert: Alert) -> QuerySet[Presence]:
+    """Current presences with coordinates within the alert's circle."""
+    lat0, lon0, radius = float(alert.center_latitude), float(alert.center_longitude), float(alert.radius_km)
+    return (
+        Presence.objects.current()
+        .filter(latitude__isnull=False)
+        .filter(_bounding_box(lat0, lon0, radius))
+        .annotate(distance_km=_distance_km(lat0, lon0))
+        .filter(distance_km__lte=radius)
+    )
+
+
+def presence_in_fallback_region(alert: Alert) -> QuerySet[Presence]:
+    """Current presences without coordinates in the region of the alert's named place."""
+    if not alert.center_region:
+        return Presence.objects.none()
+    country = alert.center_region.split("-", 1)[0]
+    return Presence.objects.current().filter(latitude__isnull=True, country=country, region=alert.center_region)
+
+
+def audience_citizens(alert: Alert) -> QuerySet[Citizen]:
+    """Citizens the alert is about (before their addresses are looked at)."""
+    conditions: Q | None = None
+
+    def add(q: Q) -> None:
+        nonlocal conditions
+        conditions = q if conditions is None else conditions | q
+
+    area_q = _area_q(alert)
+    if area_q is not None:
+        add(Exists(Presence.objects.current().filter(area_q, citizen=OuterRef("pk"))))
+    if _has_radius(alert):
+        add(Exists(presence_in_radius(alert).filter(citizen=OuterRef("pk"))))
+        add(Exists(presence_in_fallback_region(alert).filter(citizen=OuterRef("pk"))))
+    if alert.references_id and alert.msg_type in (Alert.MsgType.UPDATE, Alert.MsgType.CANCEL):
+        handed = Delivery.objects.filter(
+            alert_id=alert.references_id,
+            citizen=OuterRef("pk"),
+            state__in=(Delivery.State.SENT, Delivery.State.DELIVERED),
+        )
+        add(Exists(handed))
+    if conditions is None:
+        return Citizen.objects.none()
+    return Citizen.objects.filter(conditions)
+
+
+def _phone_ok(alert: Alert, include_unverified: bool) -> Q:
+    q = ~Q(phone="") & Q(phone_opted_out_at__isnull=True)
+    return q if include_unverified else q & Q(phone_verified_at__isnull=False)
+
+
+def _email_ok(alert: Alert, include_unverified: bool) -> Q:
+    q = ~Q(email="") & Q(email_opted_out_at__isnull=True)
+    return q if include_unverified else q & Q(email_verified_at__isnull=False)
+
+
+def _reachable_q(alert: Alert, include_unverified: bool) -> Q:
+    q = Q(pk__in=[])
+    if alert.send_sms:
+        q |= _phone_ok(alert, include_unverified)
+    if alert.send_email:
+        q |= _email_ok(alert, include_unverified)
+    return q
+
+
+def reachable_citizens(alert: Alert) -> QuerySet[Citizen]:
+    """Audience citizens with at least one usable address on the alert's channels."""
+    return audience_citizens(alert).filter(_reachable_q(alert, alert.include_unverified))
+
+
+def _test_recipients() -> QuerySet[StaffTestRecipient]:
+    return StaffTestRecipient.objects.filter(active=True)
+
+
+def iter_audience(alert: Alert, *, after: int = 0, chunk_size: int = 1000) -> Iterator[list[Recipient]]:
+    """Yield the audience in chunks ordered by key, starting after ``after`` (keyset paging).
+
+    Each chunk is read by one query (``key > last ORDER BY key LIMIT chunk_size``), so a
+    fan-out can stop and resume from the last key it finished.
+    """
+    last = after
+    while True:
+        if alert.is_test:
+            rows = list(
+                _test_recipients()
+                .filter(pk__gt=last)
+                .order_by("pk")
+                .values_list("pk", "name", "language", "phone", "email")[:chunk_size]
+            )
+            chunk = [
+                Recipient(
+                    key=pk,
+                    citizen_id=None,
+                    name=name,
+                    language=language,
+                    phone=phone if alert.send_sms else "",
+                    email=email.lower() if alert.send_email else "",
+                )
+                for pk, name, language, phone, email in rows
+            ]
+        else:
+            include = alert.include_unverified
+            rows = list(
+                reachable_citizens(alert)
+                .filter(pk__gt=last)
+                .order_by("pk")
+                .values_list(
+                    "pk",
+                    "full_name",
+                    "preferred_language",
+                    "phone",
+                    "phone_verified_at",
+                    "phone_opted_out_at",
+                    "email",
+                    "email_verified_at",
+                    "email_opted_out_at",
+                )[:chunk_size]
+            )
+            chunk = []
+            for pk, name, language, phone, p_ver, p_out, email, e_ver, e_out in rows:
+                use_phone = alert.send_sms and phone and p_out is None and (p_ver is not None or include)
+                use_email = alert.send_email and email and e_out is None and (e_ver is not None or include)
+                chunk.append(
+                    Recipient(
+                        key=pk,
+                        citizen_id=pk,
+                        name=name,
+                        language=language,
+                        phone=phone if use_phone else "",
+                        email=email.lower() if use_email else "",
+                    )
+                )
+        if not chunk:
+            return
+        yield chunk
+        if len(rows) < chunk_size:
+            return
+        last = chunk[-1].key
+
+
+def compute_audience(alert: Alert, *, save: bool = True) -> dict[str, object]:
+    """Count the alert's audience; store it in ``alert.audience_summary`` when ``save``.
+
+    Returns ``{"citizens", "people", "addresses": {"sms", "email"}, "unreachable_citizens",
+    "radius_fallback_citizens", "unverified": {"citizens", "addresses"}, "test",
+    "include_unverified", "computed_at"}``. ``people`` is citizens plus their household
+    members; ``addresses`` are distinct per channel, as deliveries will be;
+    ``unverified`` says what ``include_unverified`` would add (or has added).
+    """
+    summary: dict[str, object] = {
+        "test": alert.is_test,
+        "include_unverified": alert.include_unverified,
+        "computed_at": timezone.now().isoformat(),
+    }
+    if alert.is_test:
+        recipients = _test_recipients()
+        summary.update(
+            citizens=0,
+            people=recipients.count(),
+            addresses={
+                "sms": recipients.exclude(phone="").values("phone").distinct().count() if alert.send_sms else 0,
+                "email": recipients.exclude(email="").values("email").distinct().count() if alert.send_email else 0,
+            },
+            unreachable_citizens=0,
+            radius_fallback_citizens=0,
+            unverified={"citizens": 0, "addresses": {"sms": 0, "email": 0}},
+        )
+    else:
+        everyone = audience_citizens(alert)
+        include = alert.include_unverified
+        reached = everyone.filter(_reachable_q(alert, include))
+        verified_only = everyone.filter(_reachable_q(alert, False))
+        with_unverified = everyone.filter(_reachable_q(alert, True))
+        citizens = reached.count()
+        members = HouseholdMember.objects.filter(citizen__in=reached.values("pk")).count()
+
+        def addresses(qs: QuerySet[Citizen], include_unverified: bool) -> dict[str, int]:
+            return {
+                "sms": qs.filter(_phone_ok(alert, include_unverified)).values("phone").distinct().count()
+                if alert.send_sms
+                else 0,
+                "email": qs.filter(_email_ok(alert, include_unverified)).values("email").distinct().count()
+                if alert.send_email
+                else 0,
+            }
+
+        counted = addresses(everyone, include)
+        verified_addresses = addresses(everyone, False)
+        all_addresses = addresses(everyone, True)
+        fallback = 0
+        if _has_radius(alert) and alert.center_region:
+            in_radius = Exists(presence_in_radius(alert).filter(citizen=OuterRef("pk")))
+            in_region = Exists(presence_in_fallback_region(alert).filter(citizen=OuterRef("pk")))
+            fallback = reached.filter(in_region).exclude(in_radius).count()
+        summary.update(
+            citizens=citizens,
+            people=citizens + members,
+            addresses=counted,
+            unreachable_citizens=everyone.count() - citizens,
+            radius_fallback_citizens=fallback,
+            unverified={
+                "citizens": with_unverified.count() - verified_only.count(),
+                "addresses": {ch: all_addresses[ch] - verified_addresses[ch] for ch in ("sms", "email")},
+            },
+        )
+    if save and alert.pk:
+        alert.audience_summary = summary
+        Alert.objects.filter(pk=alert.pk).update(audience_summary=summary, updated_at=timezone.now())
+    return summary

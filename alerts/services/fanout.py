@@ -1,0 +1,446 @@
+"""The fan-out: audience -> deliveries -> provider, exactly once per address.
+
+``start_fan_out`` reads the audience in keyset-ordered chunks, inserts each chunk's
+deliveries in one ``bulk_create(ignore_conflicts=True)`` against the unique key
+(alert, channel, address), and queues send tasks per chunk of delivery ids. It keeps a
+cursor and a lease on the alert, so a fan-out cut short (a killed worker) is resumed
+by the sweep where it stopped.
+
+``send_delivery_chunk`` claims deliveries before any provider call: in one transaction
+it locks claimable rows (QUEUED, or RETRY that is due) of an alert that is still SENDING
+with ``FOR UPDATE SKIP LOCKED`` and moves them to SENDING. A task that runs twice, or
+two workers given the same ids, claim each row once. Email goes in provider batches;
+SMS one request per message under the shared per-sender rate limit. Outcomes are
+written back in bulk, each UPDATE conditional on the row still being SENDING.
+
+``sweep_deliveries`` (beat) finishes what stalled: see its docstring.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Case, CharField, DateTimeField, Exists, F, OuterRef, Q, Value, When
+from django.utils import timezone
+
+from alerts.channels import Channel, ChannelError, OutgoingMessage, SendResult, get_channel
+from alerts.models import Alert, Delivery
+from alerts.services.audience import iter_audience
+from alerts.services.messages import AlertRenderer
+
+logger = logging.getLogger(__name__)
+
+D = Delivery.State
+A = Alert.State
+
+
+@dataclass
+class FanOutReport:
+    alert_id: int
+    started: bool = False  # this call ran (or resumed) the fan-out
+    queued: int = 0  # deliveries this call queued for sending
+    queued_tasks: int = 0
+    finished: bool = False  # every delivery has been created
+
+
+@dataclass
+class ChunkReport:
+    claimed: int = 0
+    sent: int = 0
+    retry: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+
+@dataclass
+class SweepReport:
+    outcome_unknown: int = 0
+    skipped_aborted: int = 0
+    requeued: int = 0
+    fanouts_resumed: list[int] = field(default_factory=list)
+    alerts_finished: list[int] = field(default_factory=list)
+
+
+# --- fan-out ---------------------------------------------------------------------------
+
+
+def _task_size(channel: str) -> int:
+    return settings.SMS_TASK_CHUNK if channel == Delivery.Channel.SMS else settings.EMAIL_BATCH_SIZE
+
+
+def queue_send_tasks(alert_id: int, channel: str, delivery_ids: Sequence[int]) -> int:
+    """Queue send tasks for ``delivery_ids`` after commit, in task-sized chunks; returns how many."""
+    from alerts.tasks import send_delivery_chunk as send_task
+
+    size = _task_size(channel)
+    chunks = [list(delivery_ids[i : i + size]) for i in range(0, len(delivery_ids), size)]
+    for chunk in chunks:
+        transaction.on_commit(lambda chunk=chunk: send_task.delay(alert_id, channel, chunk))
+    return len(chunks)
+
+
+def _take_fan_out(alert_id: int, now: datetime.datetime) -> bool:
+    """Claim the right to run the alert's fan-out: start it, or take over a stalled one."""
+    started = (
+        Alert.objects.filter(pk=alert_id, state=A.SCHEDULED)
+        .filter(Q(send_at__isnull=True) | Q(send_at__lte=now))
+        .update(state=A.SENDING, started_at=now, fanout_heartbeat_at=now, updated_at=now)
+    )
+    if started:
+        return True
+    stale = now - datetime.timedelta(seconds=settings.ALERT_FANOUT_STALL_SECONDS)
+    return bool(
+        Alert.objects.filter(pk=alert_id, state=A.SENDING, fanout_done_at__isnull=True)
+        .filter(Q(fanout_heartbeat_at__isnull=True) | Q(fanout_heartbeat_at__lt=stale))
+        .update(fanout_heartbeat_at=now)
+    )
+
+
+class _Stopped(Exception):
+    """The alert left SENDING (aborted) while a chunk was being written."""
+
+
+def start_fan_out(alert_id: int) -> FanOutReport:
+    """Create and queue the deliveries of an approved alert that is due.
+
+    SCHEDULED -> SENDING (one conditional UPDATE, so only one caller starts it), then
+    per audience chunk: insert deliveries, advance the cursor and lease, queue send
+    tasks after commit. A second call while the fan-out runs does nothing; a call after
+    the lease went stale (``ALERT_FANOUT_STALL_SECONDS``) resumes from the cursor.
+    Stops at once when the alert is aborted.
+    """
+    report = FanOutReport(alert_id=alert_id)
+    if not _take_fan_out(alert_id, timezone.now()):
+        return report
+    report.started = True
+    alert = Alert.objects.get(pk=alert_id)
+    channels = alert.channels
+    for chunk in iter_audience(alert, after=alert.fanout_cursor, chunk_size=settings.ALERT_FANOUT_CHUNK):
+        rows: list[Delivery] = []
+        addresses: dict[str, list[str]] = {ch: [] for ch in channels}
+        for person in chunk:
+            for ch, address in (("sms", person.phone), ("email", person.email)):
+                if ch in addresses and address:
+                    rows.append(
+                        Delivery(
+                            alert_id=alert_id,
+                            channel=ch,
+                            address=address,
+                            citizen_id=person.citizen_id,
+                            language=person.language,
+                        )
+                    )
+                    addresses[ch].append(address)
+        try:
+            with transaction.atomic():
+                Delivery.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
+                now = timezone.now()
+                kept = Alert.objects.filter(pk=alert_id, state=A.SENDING).update(
+                    fanout_cursor=chunk[-1].key, fanout_heartbeat_at=now
+                )
+                if not kept:
+                    raise _Stopped
+                for ch, chunk_addresses in addresses.items():
+                    if not chunk_addresses:
+                        continue
+                    # Rows never queued: this chunk's new ones, or those a killed fan-out
+                    # inserted without queueing. Lost tasks are the sweep's business.
+                    ids = list(
+                        Delivery.objects.filter(
+                            alert_id=alert_id,
+                            channel=ch,
+                            address__in=chunk_addresses,
+                            state=D.QUEUED,
+                            enqueued_at__isnull=True,
+                        )
+                        .order_by("pk")
+                        .values_list("pk", flat=True)
+                    )
+                    Delivery.objects.filter(pk__in=ids).update(enqueued_at=now)
+                    report.queued += len(ids)
+                    report.queued_tasks += queue_send_tasks(alert_id, ch, ids)
+        except _Stopped:
+            logger.info("fan-out of alert %s stopped: the alert is no longer sending", alert_id)
+            return report
+    now = timezone.now()
+    report.finished = bool(
+        Alert.objects.filter(pk=alert_id, state=A.SENDING, fanout_done_at__isnull=True).update(
+            fanout_done_at=now, fanout_heartbeat_at=now
+        )
+    )
+    logger.info(
+        "fan-out of alert %s: %d deliveries queued in %d send tasks",
+        alert_id,
+        report.queued,
+        report.queued_tasks,
+    )
+    finish_alert_if_done(alert_id)
+    return report
+
+
+def finish_alert_if_done(alert_id: int) -> bool:
+    """SENDING -> SENT once every delivery was created and is final. Returns True if it moved."""
+    open_rows = Delivery.objects.filter(alert_id=OuterRef("pk"), state__in=Delivery.OPEN_STATES)
+    now = timezone.now()
+    return bool(
+        Alert.objects.filter(pk=alert_id, state=A.SENDING, fanout_done_at__isnull=False)
+        .exclude(Exists(open_rows))
+        .update(state=A.SENT, finished_at=now, updated_at=now)
+    )
+
+
+# --- sending ---------------------------------------------------------------------------
+
+
+def _claim(alert_id: int, channel: str, ids: Sequence[int], limit: int) -> list[Delivery]:
+    """Move up to ``limit`` claimable deliveries among ``ids`` to SENDING; return them.
+
+    Claimable: QUEUED, or RETRY whose time has come, of an alert still SENDING. Rows
+    another worker holds are skipped (SKIP LOCKED), never waited for.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        rows = list(
+            Delivery.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("citizen")
+            .filter(pk__in=ids, alert_id=alert_id, channel=channel, alert__state=A.SENDING)
+            .filter(
+                Q(state=D.QUEUED) | Q(state=D.RETRY, next_attempt_at__lte=now) | Q(state=D.RETRY, next_attempt_at=None)
+            )
+            .order_by("pk")[:limit]
+        )
+        if rows:
+            Delivery.objects.filter(pk__in=[r.pk for r in rows]).update(
+                state=D.SENDING, claimed_at=now, attempts=F("attempts") + 1, updated_at=now
+            )
+    for row in rows:
+        row.state = D.SENDING
+        row.claimed_at = now
+        row.attempts += 1
+    return rows
+
+
+def _opted_out(delivery: Delivery) -> bool:
+    citizen = delivery.citizen
+    if citizen is None:
+        return False
+    if delivery.channel == Delivery.Channel.SMS:
+        return citizen.phone_opted_out_at is not None
+    return citizen.email_opted_out_at is not None
+
+
+def _send_sms(channel: Channel, messages: list[OutgoingMessage]) -> list[SendResult | ChannelError]:
+    """Hand SMS to the provider, one request each, under the shared per-sender rate limit."""
+    if not messages:
+        return []
+    from alerts.ratelimit import sms_rate_limiter
+
+    return list(channel.send_batch(messages, limiter=sms_rate_limiter()))
+
+
+def _backoff(attempts: int, retry_after: float | None) -> float:
+    """Seconds before the next attempt: exponential from the base, capped, with jitter."""
+    base = settings.DELIVERY_RETRY_BASE_SECONDS * (2 ** max(0, attempts - 1))
+    delay = min(settings.DELIVERY_RETRY_MAX_SECONDS, base) * random.uniform(0.5, 1.5)
+    if retry_after:
+        delay = max(delay, retry_after)
+    return delay
+
+
+def _mark(ids: Iterable[int], **changes: object) -> int:
+    ids = list(ids)
+    if not ids:
+        return 0
+    return Delivery.objects.filter(pk__in=ids, state=D.SENDING).update(updated_at=timezone.now(), **changes)
+
+
+def _write_back(rows: list[Delivery], results: list[SendResult | ChannelError], report: ChunkReport) -> None:
+    """Record every outcome with a few bulk UPDATEs, each only where the row is still SENDING.
+
+    A row the sweep already ended "outcome unknown" is corrected to SENT when the
+    provider's answer arrives after all.
+    """
+    now = timezone.now()
+    sent: dict[int, str] = {}
+    failed: dict[int, tuple[str, str]] = {}
+    retry: dict[int, datetime.datetime] = {}
+    opted_out: list[Delivery] = []
+    for row, result in zip(rows, results, strict=True):
+        if isinstance(result, SendResult):
+            sent[row.pk] = result.provider_message_id
+        elif result.permanent or row.attempts >= settings.DELIVERY_MAX_ATTEMPTS:
+            code = (result.code or ("permanent" if result.permanent else "attempts"))[:16]
+            reason = result.message if result.permanent else f"gave up after {row.attempts} attempts: {result.message}"
+            if result.opted_out:
+                reason = f"opted out at the provider ({result.code or 'opt-out'})"
+                opted_out.append(row)
+            failed[row.pk] = (code, reason[:300])
+        else:
+            retry[row.pk] = now + datetime.timedelta(seconds=_backoff(row.attempts, result.retry_after))
+    if sent:
+        report.sent += (
+            Delivery.objects.filter(pk__in=list(sent))
+            .filter(Q(state=D.SENDING) | Q(state=D.FAILED, error_code="unknown"))
+            .update(
+                state=D.SENT,
+                sent_at=now,
+                error_code="",
+                error_reason="",
+                updated_at=now,
+                provider_message_id=Case(
+                    *[When(pk=pk, then=Value(pid)) for pk, pid in sent.items()], output_field=CharField()
+                ),
+            )
+        )
+    if failed:
+        report.failed += _mark(
+            failed,
+            state=D.FAILED,
+            error_code=Case(*[When(pk=pk, then=Value(c)) for pk, (c, _r) in failed.items()], output_field=CharField()),
+            error_reason=Case(
+                *[When(pk=pk, then=Value(r)) for pk, (_c, r) in failed.items()], output_field=CharField()
+            ),
+        )
+    if retry:
+        report.retry += _mark(
+            retry,
+            state=D.RETRY,
+            enqueued_at=None,
+            next_attempt_at=Case(
+                *[When(pk=pk, then=Value(at)) for pk, at in retry.items()], output_field=DateTimeField()
+            ),
+        )
+    if opted_out:
+        from alerts.services.opt_outs import opt_out_email, opt_out_phone
+
+        for row in opted_out:
+            if row.channel == Delivery.Channel.SMS:
+                opt_out_phone(row.address, source="provider")
+            else:
+                opt_out_email(row.address, source="provider")
+
+
+def send_delivery_chunk(alert_id: int, channel: str, delivery_ids: Sequence[int]) -> ChunkReport:
+    """Send the deliveries ``delivery_ids`` of one alert on one channel, exactly once each.
+
+    Claims in rounds (``SMS_CLAIM_SIZE`` SMS, or one email batch), so an abort stops
+    the rest within one round. Opted-out recipients (since the fan-out) are SKIPPED.
+    Transient failures become RETRY with backoff and jitter (the sweep queues them
+    again when due), permanent ones FAILED with the reason. Returns the counts.
+    """
+    report = ChunkReport()
+    round_size = settings.SMS_CLAIM_SIZE if channel == Delivery.Channel.SMS else settings.EMAIL_BATCH_SIZE
+    renderer: AlertRenderer | None = None
+    provider: Channel | None = None
+    ids = list(delivery_ids)
+    while True:
+        rows = _claim(alert_id, channel, ids, round_size)
+        if not rows:
+            break
+        report.claimed += len(rows)
+        claimed_ids = {r.pk for r in rows}
+        ids = [i for i in ids if i not in claimed_ids]
+        if renderer is None:
+            renderer = AlertRenderer(Alert.objects.get(pk=alert_id))
+            provider = get_channel(channel)
+        skip = [r for r in rows if _opted_out(r) or (r.citizen_id is None and not renderer.alert.is_test)]
+        if skip:
+            opted = [r.pk for r in skip if r.citizen_id is not None]
+            gone = [r.pk for r in skip if r.citizen_id is None]
+            report.skipped += _mark(opted, state=D.SKIPPED, error_code="opted-out", error_reason="opted out")
+            report.skipped += _mark(gone, state=D.SKIPPED, error_code="removed", error_reason="citizen removed")
+        to_send = [r for r in rows if r not in skip]
+        no_text = [r.pk for r in to_send if not renderer.has_text(r.language)]
+        if no_text:
+            reason = f"no text in the recipient's language nor in {renderer.alert.fallback_language}"
+            report.failed += _mark(no_text, state=D.FAILED, error_code="no-text", error_reason=reason)
+            to_send = [r for r in to_send if r.pk not in no_text]
+        assert provider is not None
+        if channel == Delivery.Channel.SMS:
+            messages = [renderer.render(row) for row in to_send]
+            _write_back(to_send, _send_sms(provider, messages), report)
+        else:
+            for batch, members in renderer.email_batches(to_send):
+                _write_back(members, list(provider.send_personalized(batch)), report)
+    if report.claimed:
+        finish_alert_if_done(alert_id)
+    return report
+
+
+# --- the sweep -------------------------------------------------------------------------
+
+
+def sweep_deliveries(now: datetime.datetime | None = None, *, requeue_limit: int = 50_000) -> SweepReport:
+    """Finish what stalled; run by beat every ``DELIVERY_SWEEP_EVERY_SECONDS``.
+
+    1. A delivery SENDING for longer than ``DELIVERY_SENDING_STALE_SECONDS`` was left by
+       a dead worker: it is never sent again, but ended FAILED "outcome unknown" (see
+       ``Delivery``).
+    2. QUEUED / RETRY deliveries of an aborted alert become SKIPPED "aborted".
+    3. Deliveries of a sending alert that are QUEUED, or RETRY and due, whose send task
+       is missing or older than ``DELIVERY_REQUEUE_AFTER_SECONDS`` are queued again.
+    4. A fan-out whose lease went stale is resumed.
+    5. A sending alert whose deliveries are all created and final becomes SENT.
+    """
+    now = now or timezone.now()
+    report = SweepReport()
+    stale = now - datetime.timedelta(seconds=settings.DELIVERY_SENDING_STALE_SECONDS)
+    report.outcome_unknown = Delivery.objects.filter(state=D.SENDING, claimed_at__lt=stale).update(
+        state=D.FAILED,
+        error_code="unknown",
+        error_reason="outcome unknown: the worker stopped during the provider call; not sent again",
+        updated_at=now,
+    )
+    report.skipped_aborted = Delivery.objects.filter(
+        state__in=(D.QUEUED, D.RETRY), alert__state__in=(A.ABORTED, A.CANCELLED)
+    ).update(state=D.SKIPPED, error_code="aborted", error_reason="aborted", updated_at=now)
+
+    requeue_before = now - datetime.timedelta(seconds=settings.DELIVERY_REQUEUE_AFTER_SECONDS)
+    not_recently_queued = Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=requeue_before)
+    due = Q(state=D.QUEUED) | Q(state=D.RETRY, next_attempt_at__lte=now) | Q(state=D.RETRY, next_attempt_at=None)
+    with transaction.atomic():
+        rows = list(
+            Delivery.objects.filter(due, not_recently_queued, alert__state=A.SENDING)
+            .order_by("alert_id", "channel", "pk")
+            .values_list("pk", "alert_id", "channel")[:requeue_limit]
+        )
+        if rows:
+            Delivery.objects.filter(pk__in=[pk for pk, _a, _c in rows]).update(enqueued_at=now)
+        groups: dict[tuple[int, str], list[int]] = {}
+        for pk, alert_id, channel in rows:
+            groups.setdefault((alert_id, channel), []).append(pk)
+        for (alert_id, channel), ids in groups.items():
+            queue_send_tasks(alert_id, channel, ids)
+    report.requeued = len(rows)
+
+    from alerts.tasks import start_fan_out as start_fan_out_task
+
+    stall = now - datetime.timedelta(seconds=settings.ALERT_FANOUT_STALL_SECONDS)
+    stalled = list(
+        Alert.objects.filter(state=A.SENDING, fanout_done_at__isnull=True)
+        .filter(Q(fanout_heartbeat_at__isnull=True) | Q(fanout_heartbeat_at__lt=stall))
+        .values_list("pk", flat=True)
+    )
+    for alert_id in stalled:
+        transaction.on_commit(lambda alert_id=alert_id: start_fan_out_task.delay(alert_id))
+    report.fanouts_resumed = stalled
+
+    for alert_id in Alert.objects.filter(state=A.SENDING, fanout_done_at__isnull=False).values_list("pk", flat=True):
+        if finish_alert_if_done(alert_id):
+            report.alerts_finished.append(alert_id)
+    open_rows = Delivery.objects.filter(alert_id=OuterRef("pk"), state__in=Delivery.OPEN_STATES)
+    Alert.objects.filter(state=A.ABORTED, finished_at__isnull=True).exclude(Exists(open_rows)).update(finished_at=now)
+    if report.outcome_unknown or report.requeued or report.fanouts_resumed:
+        logger.warning(
+            "sweep: %d deliveries ended outcome unknown, %d queued again, fan-outs resumed %s",
+            report.outcome_unknown,
+            report.requeued,
+            report.fanouts_resumed,
+        )
+    return report

@@ -1,0 +1,183 @@
+"""Turning an alert and one delivery into the message that goes out.
+
+Texts are compiled once per alert and language (placeholders were checked when saved),
+then filled per recipient: their name, their personal check-in and unsubscribe links.
+A recipient's language falls back to ``alert.fallback_language``. Every message of a
+test alert starts with "TEST:" so that no one can take it for a live one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.utils import translation
+from django.utils.translation import gettext
+
+from alerts.channels import OutgoingMessage
+from alerts.channels.base import PersonalizedBatch, Recipient
+from alerts.levels import level_name
+from alerts.models import Alert, AlertText, Delivery
+from alerts.services import links
+from alerts.services.rendering import CompiledText, compile_text
+
+TEST_PREFIX = "TEST: "
+
+
+def checkin_words(language: str) -> str:
+    """How to answer by SMS, in ``language`` (the words ``alerts.services.checkins`` reads)."""
+    with translation.override(language):
+        return gettext("Reply SAFE if you are safe, NEED if you need help, LEFT if you have left.")
+
+
+def alert_values(alert: Alert) -> dict[str, str]:
+    """The per-alert placeholder values: area names, level number and words."""
+    area = alert.center_name or ", ".join(area.name for area in alert.areas.all())
+    level = alert.advisory_level
+    return {
+        "area": area,
+        "level": str(level) if level is not None else "",
+        "level_name": level_name(level) if level is not None else "",
+    }
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sms: CompiledText
+    subject: CompiledText
+    body: CompiledText
+
+
+class AlertRenderer:
+    """Renders an alert's messages, one recipient at a time, cheaply."""
+
+    def __init__(self, alert: Alert) -> None:
+        self.alert = alert
+        self.values = alert_values(alert)
+        self._texts: dict[str, _Compiled] = {}
+        for text in AlertText.objects.filter(alert=alert):
+            self._texts[text.language] = _Compiled(
+                sms=compile_text(text.sms_text),
+                subject=compile_text(text.email_subject),
+                body=compile_text(text.email_body),
+            )
+        self._words: dict[str, str] = {}
+        self._test_names: dict[str, str] | None = None
+
+    def _compiled(self, language: str) -> tuple[str, _Compiled]:
+        if language in self._texts:
+            return language, self._texts[language]
+        fallback = self.alert.fallback_language
+        if fallback in self._texts:
+            return fallback, self._texts[fallback]
+        raise LookupError(f"alert {self.alert.pk} has no text in {language!r} nor in {fallback!r}")
+
+    def has_text(self, language: str) -> bool:
+        """Whether a recipient asking for ``language`` gets a text (their own or the fallback)."""
+        return language in self._texts or self.alert.fallback_language in self._texts
+
+    def _test_name(self, address: str) -> str:
+        if self._test_names is None:
+            from alerts.models import StaffTestRecipient
+
+            self._test_names = {}
+            for name, phone, email in StaffTestRecipient.objects.values_list("name", "phone", "email"):
+                if phone:
+                    self._test_names[phone] = name
+                if email:
+                    self._test_names[email.lower()] = name
+        return self._test_names.get(address, "")
+
+    def _language_values(self, language: str) -> dict[str, str]:
+        if language not in self._words:
+            self._words[language] = checkin_words(language)
+        return dict(self.values, checkin_words=self._words[language])
+
+    def recipient_values(self, delivery: Delivery) -> dict[str, str]:
+        """The per-recipient placeholder values for ``delivery``: name and links."""
+        citizen = delivery.citizen
+        if citizen is None:
+            # A staff test recipient: no personal links exist; the site's address shows
+            # where they would point.
+            return {
+                "name": self._test_name(delivery.address),
+                "checkin_link": settings.PUBLIC_BASE_URL + "/",
+                "unsubscribe_link": settings.PUBLIC_BASE_URL + "/",
+            }
+        if delivery.channel == Delivery.Channel.EMAIL:
+            unsubscribe = links.unsubscribe_url(citizen, delivery.address)
+        else:
+            unsubscribe = links.unsubscribe_url(citizen)
+        return {
+            "name": citizen.full_name,
+            "checkin_link": links.check_in_url(citizen, self.alert),
+            "unsubscribe_link": unsubscribe,
+        }
+
+    def _unsubscribe_url(self, delivery: Delivery, values: dict[str, str]) -> str:
+        if delivery.channel != Delivery.Channel.EMAIL or delivery.citizen is None:
+            return ""
+        return values["unsubscribe_link"]
+
+    def render(self, delivery: Delivery) -> OutgoingMessage:
+        """The message for ``delivery``. Raises LookupError when no text fits."""
+        language, compiled = self._compiled(delivery.language)
+        personal = self.recipient_values(delivery)
+        values = dict(self._language_values(language), **personal)
+        prefix = TEST_PREFIX if self.alert.is_test else ""
+        reference = f"delivery:{delivery.pk}"
+        if delivery.channel == Delivery.Channel.SMS:
+            return OutgoingMessage(
+                channel="sms", to=delivery.address, body=prefix + compiled.sms.render(values), reference=reference
+            )
+        return OutgoingMessage(
+            channel="email",
+            to=delivery.address,
+            subject=prefix + compiled.subject.render(values),
+            body=prefix + compiled.body.render(values),
+            reference=reference,
+            unsubscribe_url=self._unsubscribe_url(delivery, personal),
+        )
+
+    def email_batches(self, deliveries: list[Delivery]) -> list[tuple[PersonalizedBatch, list[Delivery]]]:
+        """Email deliveries grouped per language into provider batches.
+
+        Each batch carries the text once, with a token for each per-recipient
+        placeholder (``[%name%]``), and each recipient its values for those tokens, so
+        that SendGrid personalises up to 1,000 recipients in one request. Deliveries with
+        no text that fits raise LookupError before anything is built.
+        """
+        groups: dict[str, list[Delivery]] = {}
+        for delivery in deliveries:
+            language, _compiled = self._compiled(delivery.language)
+            groups.setdefault(language, []).append(delivery)
+        prefix = TEST_PREFIX if self.alert.is_test else ""
+        batches = []
+        for language, members in groups.items():
+            compiled = self._texts[language]
+            values = dict(self._language_values(language), **{k: _token(k) for k in _PERSONAL})
+            recipients = []
+            for delivery in members:
+                personal = self.recipient_values(delivery)
+                recipients.append(
+                    Recipient(
+                        to=delivery.address,
+                        substitutions={_token(k): personal[k] for k in _PERSONAL},
+                        reference=f"delivery:{delivery.pk}",
+                        unsubscribe_url=self._unsubscribe_url(delivery, personal),
+                    )
+                )
+            batch = PersonalizedBatch(
+                subject=prefix + compiled.subject.render(values),
+                body=prefix + compiled.body.render(values),
+                recipients=recipients,
+            )
+            batches.append((batch, members))
+        return batches
+
+
+_PERSONAL = ("name", "checkin_link", "unsubscribe_link")
+
+
+def _token(name: str) -> str:
+    return f"[%{name}%]"

@@ -1,0 +1,60 @@
+"""Helpers for the alert pipeline's tests: staff, areas, people present, ready alerts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import pytest
+
+from alerts.models import Alert, AlertText, Area
+from tests.factories import AlertFactory, AreaFactory, CitizenFactory, PresenceFactory, UserFactory
+
+TEXT = {
+    "sms_text": "{name}, leave {area} now. {checkin_words}",
+    "email_subject": "Leave {area}",
+    "email_body": "Dear {name}, leave {area} now.\nCheck in: {checkin_link}\nStop: {unsubscribe_link}",
+}
+
+
+@pytest.fixture
+def author() -> Any:
+    return UserFactory(username="author")
+
+
+@pytest.fixture
+def approver() -> Any:
+    return UserFactory(username="approver")
+
+
+@pytest.fixture
+def afghanistan() -> Area:
+    return AreaFactory(country="AF", region="", name="Afghanistan", level=2)
+
+
+@pytest.fixture
+def kabul(afghanistan: Area) -> Area:
+    return AreaFactory(country="AF", region="AF-KAB", name="Kabul province", level=None)
+
+
+def present(region: str = "AF-KAB", country: str = "AF", **citizen: Any) -> Any:
+    """A citizen with a current presence in ``region`` of ``country``."""
+    person = CitizenFactory(**citizen)
+    PresenceFactory(citizen=person, country=country, region=region, city="")
+    return person
+
+
+def make_alert(
+    author: Any,
+    *,
+    areas: Iterable[Area] = (),
+    live: bool = True,
+    texts: dict[str, dict[str, str]] | None = None,
+    **fields: Any,
+) -> Alert:
+    """A draft alert with texts (English by default) for ``areas``."""
+    alert = AlertFactory(created_by=author, is_test=not live, **fields)
+    alert.areas.set(list(areas))
+    for language, text in (texts or {"en": TEXT}).items():
+        AlertText.objects.create(alert=alert, language=language, **text)
+    return alert
