@@ -12,6 +12,7 @@ from __future__ import annotations
 import binascii
 import logging
 import time
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -46,6 +47,21 @@ def signed_url(request: HttpRequest) -> str:
     return f"{scheme}://{host}{request.get_full_path()}"
 
 
+def _url_variants(url: str) -> list[str]:
+    """The URL as received, then (if different) with its query encoded as urlencode does.
+
+    Twilio signs the StatusCallback URL as we gave it (our channel builds the query with
+    ``urlencode``: ``ref=delivery%3A42``), but an HTTP client or proxy on the way may
+    normalise the escapes (``ref=delivery:42``). Both spell the same parameters, so
+    accepting a signature over either changes nothing an attacker could use.
+    """
+    parts = urlsplit(url)
+    if not parts.query:
+        return [url]
+    canonical = urlunsplit(parts._replace(query=urlencode(parse_qsl(parts.query, keep_blank_values=True))))
+    return [url] if canonical == url else [url, canonical]
+
+
 def twilio_request_is_valid(request: HttpRequest) -> bool:
     """True when ``request`` carries a valid X-Twilio-Signature for its URL and POST fields."""
     token = settings.TWILIO_AUTH_TOKEN
@@ -56,7 +72,10 @@ def twilio_request_is_valid(request: HttpRequest) -> bool:
     if not signature:
         return False
     algorithm = get_signature_algorithm(request.headers.get(TWILIO_SIGNATURE_SETTINGS_HEADER, ""))
-    return bool(RequestValidator(token).validate(signed_url(request), request.POST, signature, algorithm))
+    validator = RequestValidator(token)
+    return any(
+        validator.validate(url, request.POST, signature, algorithm) for url in _url_variants(signed_url(request))
+    )
 
 
 def sendgrid_request_is_valid(request: HttpRequest, *, now: float | None = None) -> bool:
