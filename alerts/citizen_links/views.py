@@ -42,9 +42,12 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
         target = load_unsubscribe_token(token)
     except InvalidLink:
         return _invalid(request)
-    context = {"masked_address": _mask_email(target.address), "token": token}
+    if target.address is None:
+        # The citizen has changed address since: no alert email goes to the old one.
+        return render(request, "alerts/unsubscribe_done.html", {"masked_address": ""})
+    context = {"masked_address": _mask_email(target.address)}
     if request.method != "POST":
-        context["already"] = bool(target.citizen.email_opted_out_at and target.citizen.email.lower() == target.address)
+        context["already"] = target.citizen.email_opted_out_at is not None
         return render(request, "alerts/unsubscribe.html", context)
     opt_out_email(target.address, source="unsubscribe link")
     return render(request, "alerts/unsubscribe_done.html", context)

@@ -2,9 +2,9 @@
 
 A token is ``django.core.signing`` data with its own salt, so an unsubscribe token can
 never be used as a check-in token or the other way round, nor as any other signed value
-of the project. Tokens hold ids and the address, never anything secret; following a link
-(GET) never changes anything, only the POST the page makes (or a mail client's
-one-click POST) does.
+of the project. Tokens hold ids and a keyed digest of the address, never the address
+itself: URLs end up in access logs. Following a link (GET) never changes anything,
+only the POST the page makes (or a mail client's one-click POST) does.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core import signing
 from django.urls import reverse
+from django.utils.crypto import constant_time_compare, salted_hmac
 
 from alerts.models import Alert, CheckIn
 from registrations.models import Citizen
@@ -28,8 +29,11 @@ class InvalidLink(Exception):
 
 @dataclass(frozen=True)
 class UnsubscribeTarget:
+    """The citizen a link names, and the address it was made for: None when the citizen
+    no longer holds that address (nothing to unsubscribe there any more)."""
+
     citizen: Citizen
-    address: str
+    address: str | None
 
 
 @dataclass(frozen=True)
@@ -41,10 +45,16 @@ class CheckInTarget:
 # --- unsubscribe ------------------------------------------------------------------------
 
 
+def _address_tag(address: str) -> str:
+    # A keyed digest names the address without writing it into URLs (and so into proxy
+    # and access logs); only this site can compute it.
+    return salted_hmac(UNSUBSCRIBE_SALT + ".address", address.strip().lower()).hexdigest()[:24]
+
+
 def unsubscribe_token(citizen: Citizen, address: str | None = None) -> str:
     """A token naming ``citizen`` and the email ``address`` (their current one by default)."""
-    email = (address if address is not None else citizen.email).strip().lower()
-    return signing.dumps({"c": citizen.pk, "e": email}, salt=UNSUBSCRIBE_SALT, compress=True)
+    email = address if address is not None else citizen.email
+    return signing.dumps({"c": citizen.pk, "a": _address_tag(email)}, salt=UNSUBSCRIBE_SALT)
 
 
 def unsubscribe_url(citizen: Citizen, address: str | None = None) -> str:
@@ -70,10 +80,11 @@ def load_unsubscribe_token(token: str) -> UnsubscribeTarget:
     try:
         data = signing.loads(token, salt=UNSUBSCRIBE_SALT)
         citizen = Citizen.objects.get(pk=int(data["c"]))
-        address = str(data["e"])
+        tag = str(data["a"])
     except (signing.BadSignature, KeyError, TypeError, ValueError, Citizen.DoesNotExist) as exc:
         raise InvalidLink("unsubscribe link not valid") from exc
-    return UnsubscribeTarget(citizen=citizen, address=address)
+    holds_it = bool(citizen.email) and constant_time_compare(_address_tag(citizen.email), tag)
+    return UnsubscribeTarget(citizen=citizen, address=citizen.email.strip().lower() if holds_it else None)
 
 
 # --- check-in ---------------------------------------------------------------------------
