@@ -25,6 +25,7 @@ import aiohttp
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from twilio.request_validator import RequestValidator
+from yarl import URL
 
 from alerts.providerstub.state import TWILIO_DELIVERY_ERRORS
 
@@ -92,7 +93,9 @@ class CallbackSender:
         async with self._limit:
             entry["sent_at"] = time.time()
             try:
-                async with self._session.post(url, data=data, headers=headers) as response:
+                # encoded=True: call the URL exactly as given (and signed); yarl would
+                # otherwise normalise its escapes and the signature would not match.
+                async with self._session.post(URL(url, encoded=True), data=data, headers=headers) as response:
                     await response.read()
                     entry["status_code"] = response.status
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:

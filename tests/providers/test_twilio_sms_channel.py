@@ -48,7 +48,7 @@ def test_it_asks_for_a_status_callback_naming_the_reference(stub_providers, sett
     channel.send(sms("+447700900124"))
 
     with_ref, without_ref = stub_providers.received("sms")
-    assert with_ref["callback_url"] == "https://alerts.embassy.example/hooks/twilio/status/?ref=delivery%3A42"
+    assert with_ref["callback_url"] == "https://alerts.embassy.example/hooks/twilio/status/?ref=delivery:42"
     assert without_ref["callback_url"] == "https://alerts.embassy.example/hooks/twilio/status/"
 
 
