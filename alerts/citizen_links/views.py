@@ -45,7 +45,7 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     if target.address is None:
         # The citizen has changed address since: no alert email goes to the old one.
         return render(request, "alerts/unsubscribe_done.html", {"masked_address": ""})
-    context = {"masked_address": _mask_email(target.address)}
+    context: dict[str, object] = {"masked_address": _mask_email(target.address)}
     if request.method != "POST":
         context["already"] = target.citizen.email_opted_out_at is not None
         return render(request, "alerts/unsubscribe.html", context)
