@@ -58,3 +58,14 @@ def make_alert(
     for language, text in (texts or {"en": TEXT}).items():
         AlertText.objects.create(alert=alert, language=language, **text)
     return alert
+
+
+def accepted(stub: Any, api: str) -> list[str]:
+    """Destinations of the requests the provider stub accepted (one per message)."""
+    return [to for record in stub.received(api) if record.get("status", 500) < 300 for to in record["to"]]
+
+
+def run_pipeline(callbacks_fixture: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Call ``fn`` and run every on-commit callback it (and the tasks it queues) adds."""
+    with callbacks_fixture(execute=True):
+        return fn(*args, **kwargs)

@@ -1,0 +1,55 @@
+"""The shared SMS rate limit: evenly spaced slots handed out by Redis to every caller."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import pytest
+from django.conf import settings
+
+from alerts.ratelimit import RedisRateLimiter
+
+pytestmark = pytest.mark.redis
+
+
+def most_in_any_second(stamps: list[float]) -> int:
+    stamps = sorted(stamps)
+    best, start = 0, 0
+    for end, t in enumerate(stamps):
+        while t - stamps[start] >= 1.0:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+def test_many_threads_with_separate_limiters_share_one_rate() -> None:
+    name = f"test:{uuid.uuid4().hex}"
+    stamps: list[float] = []
+    lock = threading.Lock()
+
+    def caller() -> None:
+        limiter = RedisRateLimiter(name=name, rate=40, url=settings.REDIS_URL)
+        for _ in range(15):
+            limiter.acquire()
+            with lock:
+                stamps.append(time.monotonic())
+
+    threads = [threading.Thread(target=caller) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(stamps) == 90
+    assert most_in_any_second(stamps) <= 40 + 2  # a sleep may wake a few ms late
+    assert max(stamps) - min(stamps) >= (90 - 41) / 40  # and it did hold them back
+
+
+def test_a_slot_too_far_ahead_is_not_booked() -> None:
+    limiter = RedisRateLimiter(name=f"test:{uuid.uuid4().hex}", rate=2, url=settings.REDIS_URL, max_wait=0.6)
+    assert limiter.try_reserve() == (True, 0.0)
+    reserved, wait = limiter.try_reserve()
+    assert reserved and 0.4 < wait <= 0.5
+    reserved, wait = limiter.try_reserve()
+    assert not reserved and wait > 0.6

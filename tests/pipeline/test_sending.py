@@ -1,0 +1,261 @@
+"""Fan-out and sending through the real SDKs to the loopback stub, tasks run in-process."""
+
+from __future__ import annotations
+
+import datetime
+from collections import Counter
+
+import pytest
+from django.utils import timezone
+
+from alerts.models import Alert, Delivery
+from alerts.services.alerts import abort_alert, approve_alert, submit_for_approval
+from alerts.services.fanout import send_delivery_chunk, start_fan_out, sweep_deliveries
+from alerts.services.progress import alert_progress
+from registrations.models import Citizen
+from tests.factories import StaffTestRecipientFactory
+from tests.pipeline.conftest import accepted, make_alert, present
+
+pytestmark = [pytest.mark.django_db, pytest.mark.redis]
+D = Delivery.State
+
+
+@pytest.fixture
+def sending(stub_providers, settings):
+    settings.SMS_RATE_PER_SECOND = 1000
+    settings.TWILIO_MESSAGING_SERVICE_SID = "MG" + "5" * 32  # a limiter key of its own
+    return stub_providers
+
+
+def approved(author, approver, areas, callbacks, *, execute=True, **fields) -> Alert:
+    alert = submit_for_approval(make_alert(author, areas=areas, **fields), by=author)
+    with callbacks(execute=execute):
+        approve_alert(alert, by=approver)
+    alert.refresh_from_db()
+    return alert
+
+
+def test_an_alert_reaches_every_address_once_per_channel(
+    sending, afghanistan, author, approver, django_capture_on_commit_callbacks
+) -> None:
+    people = [present(full_name=f"Person {i}") for i in range(5)]
+    alert = approved(author, approver, [afghanistan], django_capture_on_commit_callbacks)
+    assert sorted(accepted(sending, "sms")) == sorted(p.phone for p in people)
+    assert sorted(accepted(sending, "email")) == sorted(p.email for p in people)
+    assert len(sending.received("email")) == 1  # one provider batch for all five emails
+    sms = {r["to"][0]: r["body"] for r in sending.received("sms")}
+    assert sms[people[0].phone].startswith("Person 0, leave Afghanistan now. Reply SAFE")
+    batch = sending.received("email")[0]["json"]
+    first = batch["personalizations"][0]
+    assert first["substitutions"]["[%name%]"].startswith("Person")
+    assert "List-Unsubscribe" in first["headers"]
+    assert first["custom_args"]
+    alert.refresh_from_db()
+    assert alert.state == Alert.State.SENT and alert.finished_at is not None
+    assert set(Delivery.objects.filter(alert=alert).values_list("state", flat=True)) == {D.SENT}
+
+
+def test_the_same_address_twice_gets_one_message(
+    sending, afghanistan, author, approver, django_capture_on_commit_callbacks
+) -> None:
+    first = present(phone_only=True)
+    present(unverified=True, email="", phone=first.phone)  # an unverified twin, same number
+    approved(author, approver, [afghanistan], django_capture_on_commit_callbacks, include_unverified=False)
+    alert = submit_for_approval(make_alert(author, areas=[afghanistan]), by=author)
+    with django_capture_on_commit_callbacks(execute=True):
+        approve_alert(alert, by=approver, include_unverified=True)
+    assert Counter(accepted(sending, "sms"))[first.phone] == 2  # once per alert, two alerts
+    assert Delivery.objects.filter(alert=alert).count() == 1
+
+
+def test_a_task_that_runs_twice_sends_once(
+    sending, afghanistan, author, approver, django_capture_on_commit_callbacks
+) -> None:
+    present()
+    present()
+    alert = approved(author, approver, [afghanistan], django_capture_on_commit_callbacks, execute=False)
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        start_fan_out(alert.pk)
+    assert start_fan_out(alert.pk).started is False  # a second fan-out does nothing
+    assert len(queued) == 2  # one send task per channel
+    ids = list(Delivery.objects.filter(alert=alert, channel="sms").values_list("pk", flat=True))
+    assert send_delivery_chunk(alert.pk, "sms", ids).sent == 2
+    assert send_delivery_chunk(alert.pk, "sms", ids).claimed == 0  # the broker delivered it again
+    assert len(accepted(sending, "sms")) == 2
+
+
+def test_a_claimed_delivery_is_not_claimed_again(
+    sending, afghanistan, author, approver, django_capture_on_commit_callbacks
+) -> None:
+    present()
+    alert = approved(author, approver, [afghanistan], django_capture_on_commit_callbacks, execute=False)
+    with django_capture_on_commit_callbacks(execute=False):
+        start_fan_out(alert.pk)
+    delivery = Delivery.objects.get(alert=alert, channel="sms")
+    Delivery.objects.filter(pk=delivery.pk).update(state=D.SENDING, claimed_at=timezone.now())
+    assert send_delivery_chunk(alert.pk, "sms", [delivery.pk]).claimed == 0
+    assert accepted(sending, "sms") == []
+
+
+def test_an_aborted_alert_sends_nothing_more(
+    sending, afghanistan, author, approver, django_capture_on_commit_callbacks
+) -> None:
+    for _ in range(4):
+        present()
+    alert = approved(author, approver, [afghanistan], django_capture_on_commit_callbacks, execute=False)
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        start_fan_out(alert.pk)
+    assert abort_alert(alert, by=approver) == 8
+    for callback in queued:  # the send tasks run after the abort
+        callback()
+    assert sending.received() == []
+    assert set(Delivery.objects.filter(alert=alert).values_list("state", "error_reason")) == {(D.SKIPPED, "aborted")}
+    assert alert_progress(alert)["totals"]["skipped"] == 8
+
+
+def test_transient_failures_are_retried_with_backoff_then_sent(
+    sending, afghanistan, author, approver, settings, django_capture_on_commit_callbacks
+) -> None:
+    settings.DELIVERY_RETRY_BASE_SECONDS = 10
+    person = present(phone_only=True)
+    sending.fail_next(2, api="sms", http_status=503)
+    alert = approved(author, approver, [afghanistan], django_capture_on_commit_callbacks)
+    delivery = Delivery.objects.get(alert=alert)
+    assert delivery.state == D.RETRY and delivery.attempts == 1
+    delay = (delivery.next_attempt_at - delivery.updated_at).total_seconds()
+    assert 5 <= delay <= 15  # base 10 s with jitter
+    assert sweep_deliveries().requeued == 0  # not due yet
+
+    def time_passes() -> None:
+        Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now() - datetime.timedelta(seconds=1))
+
+    time_passes()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert sweep_deliveries().requeued == 1
+    delivery.refresh_from_db()
+    assert (delivery.state, delivery.attempts) == (D.RETRY, 2)
+    time_passes()
+    with django_capture_on_commit_callbacks(execute=True):
+        sweep_deliveries()
+    delivery.refresh_from_db()
+    assert (delivery.state, delivery.attempts) == (D.SENT, 3)
+    assert accepted(sending, "sms") == [person.phone]
+
+
+def test_retries_end_after_the_limit(
+    sending, afghanistan, author, approver, settings, django_capture_on_commit_callbacks
+) -> None:
+    settings.DELIVERY_MAX_ATTEMPTS = 1
+    present(phone_only=True)
+    sending.fail_next(1, api="sms", http_status=503)
+    alert = approved(author, approver, [afghanistan], django_capture_on_commit_callbacks)
+    delivery = Delivery.objects.get(alert=alert)
+    assert delivery.state == D.FAILED and "gave up after 1 attempts" in delivery.error_reason
+
+
+def test_21610_fails_the_delivery_and_opts_the_citizen_out(
+    sending, afghanistan, author, approver, django_capture_on_commit_callbacks
+) -> None:
+    person = present(phone_only=True)
+    sending.fail_next(1, api="sms", twilio_code=21610)
+    alert = approved(author, approver, [afghanistan], django_capture_on_commit_callbacks)
+    delivery = Delivery.objects.get(alert=alert)
+    assert (delivery.state, delivery.error_code) == (D.FAILED, "21610")
+    assert "opted out" in delivery.error_reason
+    assert Citizen.objects.get(pk=person.pk).phone_opted_out_at is not None
+
+
+def test_a_recipient_who_opts_out_after_the_fan_out_is_skipped(
+    sending, afghanistan, author, approver, django_capture_on_commit_callbacks
+) -> None:
+    person = present(phone_only=True)
+    alert = approved(author, approver, [afghanistan], django_capture_on_commit_callbacks, execute=False)
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        start_fan_out(alert.pk)
+    Citizen.objects.filter(pk=person.pk).update(phone_opted_out_at=timezone.now())
+    for callback in queued:
+        callback()
+    assert Delivery.objects.get(alert=alert).state == D.SKIPPED
+    assert accepted(sending, "sms") == []
+
+
+def test_a_delivery_left_sending_is_never_sent_again(
+    sending, afghanistan, author, approver, settings, django_capture_on_commit_callbacks
+) -> None:
+    present(phone_only=True)
+    alert = approved(author, approver, [afghanistan], django_capture_on_commit_callbacks, execute=False)
+    with django_capture_on_commit_callbacks(execute=False):
+        start_fan_out(alert.pk)
+    delivery = Delivery.objects.get(alert=alert)
+    long_ago = timezone.now() - datetime.timedelta(seconds=settings.DELIVERY_SENDING_STALE_SECONDS + 5)
+    Delivery.objects.filter(pk=delivery.pk).update(state=D.SENDING, claimed_at=long_ago, attempts=1)
+    with django_capture_on_commit_callbacks(execute=True):
+        report = sweep_deliveries()
+    assert report.outcome_unknown == 1 and report.requeued == 0
+    delivery.refresh_from_db()
+    assert (delivery.state, delivery.error_code) == (D.FAILED, "unknown")
+    assert "outcome unknown" in delivery.error_reason
+    assert accepted(sending, "sms") == []
+    alert.refresh_from_db()
+    assert alert.state == Alert.State.SENT  # every delivery final
+
+
+def test_test_alerts_go_to_the_staff_list_marked_test(
+    sending, afghanistan, author, django_capture_on_commit_callbacks
+) -> None:
+    present()
+    tester = StaffTestRecipientFactory(name="Tess")
+    alert = submit_for_approval(make_alert(author, areas=[afghanistan], live=False), by=author)
+    with django_capture_on_commit_callbacks(execute=True):
+        approve_alert(alert, by=author)
+    assert accepted(sending, "sms") == [tester.phone]
+    assert sending.received("sms")[0]["body"].startswith("TEST: Tess, leave Afghanistan now.")
+    assert sending.received("email")[0]["json"]["subject"].startswith("TEST: ")
+
+
+def test_texts_follow_the_recipients_language_with_fallback(
+    sending, afghanistan, author, approver, django_capture_on_commit_callbacks
+) -> None:
+    dari = present(phone_only=True, preferred_language="fa")
+    french = present(phone_only=True, preferred_language="fr")
+    texts = {
+        "en": {"sms_text": "EN {name}", "email_subject": "s", "email_body": "b"},
+        "fa": {"sms_text": "FA {name}", "email_subject": "s", "email_body": "b"},
+    }
+    approved(author, approver, [afghanistan], django_capture_on_commit_callbacks, texts=texts)
+    bodies = {r["to"][0]: r["body"] for r in sending.received("sms")}
+    assert bodies[dari.phone] == f"FA {dari.full_name}"
+    assert bodies[french.phone] == f"EN {french.full_name}"
+
+
+def test_progress_counts_by_channel_and_state(
+    afghanistan, author, approver, django_capture_on_commit_callbacks
+) -> None:
+    present()
+    present(phone_only=True)
+    alert = approved(author, approver, [afghanistan], django_capture_on_commit_callbacks, execute=False)
+    with django_capture_on_commit_callbacks(execute=False):
+        start_fan_out(alert.pk)
+    Delivery.objects.filter(alert=alert, channel="email").update(state=D.DELIVERED)
+    progress = alert_progress(alert.pk)
+    assert progress["by_channel"]["sms"]["queued"] == 2
+    assert progress["by_channel"]["email"]["delivered"] == 1
+    assert progress["total"] == 3 and progress["done"] is False
+    assert progress["state"] == Alert.State.SENDING
+
+
+def test_the_ready_cancellation_reaches_those_who_got_the_original(
+    sending, afghanistan, kabul, author, approver, django_capture_on_commit_callbacks
+) -> None:
+    got_it = present("AF-KAB", phone_only=True)
+    original = approved(author, approver, [kabul], django_capture_on_commit_callbacks)
+    # got_it moves away from the area; the cancellation still reaches them.
+    got_it.presences.update(region="AF-HER")
+    newcomer = present("AF-KAB", phone_only=True)
+    cancellation = original.corrections.get(msg_type=Alert.MsgType.CANCEL)
+    submit_for_approval(cancellation, by=approver)
+    with django_capture_on_commit_callbacks(execute=True):
+        approve_alert(cancellation, by=author)
+    sent = Counter(accepted(sending, "sms"))
+    assert sent[got_it.phone] == 2 and sent[newcomer.phone] == 1
+    assert sending.received("sms")[-1]["body"].startswith("CANCELLED")
