@@ -14,6 +14,7 @@ from django_countries import countries
 from alerts.console import otp
 from alerts.console.permissions import is_console_user
 from alerts.levels import level_choices
+from alerts.models import Alert
 
 
 class LoginForm(forms.Form):
@@ -97,3 +98,126 @@ class AuditFilterForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["action"].choices = [("", _("All actions"))] + [(a, a) for a in actions]
         self.fields["object_type"].choices = [("", _("All kinds"))] + [(t, t) for t in object_types]
+
+
+class LevelChangeForm(forms.Form):
+    """A new advisory level for an Area, and why."""
+
+    INHERIT = "inherit"
+
+    level = forms.ChoiceField(label=_("New level"), widget=forms.RadioSelect)
+    reason = forms.CharField(
+        label=_("Reason"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=2000,
+        help_text=_("Kept with the change and shown in the audit trail."),
+    )
+
+    def __init__(self, *args: Any, area: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        choices: list[tuple[str, str]] = [(str(n), f"{n} — {name}") for n, name in level_choices()]
+        if area.region:
+            choices.append((self.INHERIT, str(_("Same as the country"))))
+        self.fields["level"].choices = choices
+
+    def new_level(self) -> int | None:
+        value = self.cleaned_data["level"]
+        return None if value == self.INHERIT else int(value)
+
+
+class AlertForm(forms.ModelForm):
+    """An alert's settings: test or live, channels, audience and CAP metadata."""
+
+    is_test = forms.TypedChoiceField(
+        label=_("Test or live"),
+        coerce=lambda v: v == "test",
+        choices=[
+            ("test", _("TEST — only the staff test list receives it")),
+            ("live", _("LIVE — the public in the chosen areas receives it")),
+        ],
+        widget=forms.RadioSelect,
+    )
+
+    class Meta:
+        model = Alert
+        fields = [
+            "title",
+            "is_test",
+            "send_sms",
+            "send_email",
+            "areas",
+            "center_name",
+            "center_region",
+            "center_latitude",
+            "center_longitude",
+            "radius_km",
+            "advisory_level",
+            "fallback_language",
+            "category",
+            "urgency",
+            "severity",
+            "certainty",
+            "response_type",
+            "expires_at",
+        ]
+        widgets = {
+            "areas": forms.CheckboxSelectMultiple,
+            "expires_at": forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        }
+        labels = {
+            "center_latitude": _("Centre latitude"),
+            "center_longitude": _("Centre longitude"),
+            "radius_km": _("Radius (km)"),
+            "advisory_level": _("Advisory level announced"),
+            "fallback_language": _("Fallback language"),
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from django.conf import settings
+
+        super().__init__(*args, **kwargs)
+        self.initial["is_test"] = "test" if self.instance.is_test else "live"
+        self.fields["advisory_level"].widget = forms.Select(choices=[("", "—")] + level_choices())
+        self.fields["fallback_language"].widget = forms.Select(choices=settings.ALERT_LANGUAGES)
+        self.fields["areas"].queryset = self.fields["areas"].queryset.order_by("country", "region")
+        self.fields["expires_at"].input_formats = ["%Y-%m-%dT%H:%M"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        point = [cleaned.get("center_latitude"), cleaned.get("center_longitude"), cleaned.get("radius_km")]
+        if any(v is not None for v in point) and not all(v is not None for v in point):
+            raise forms.ValidationError(_("A radius audience needs a latitude, a longitude and a radius."))
+        return cleaned
+
+
+class AlertTextForm(forms.Form):
+    """An alert's words in one language; all three empty means no text in it."""
+
+    sms_text = forms.CharField(label=_("SMS text"), required=False, widget=forms.Textarea(attrs={"rows": 4}))
+    email_subject = forms.CharField(label=_("Email subject"), required=False, max_length=200)
+    email_body = forms.CharField(label=_("Email body"), required=False, widget=forms.Textarea(attrs={"rows": 6}))
+
+    def __init__(self, *args: Any, language: str, language_label: str, **kwargs: Any) -> None:
+        super().__init__(*args, prefix=f"text-{language}", **kwargs)
+        self.language = language
+        self.language_label = language_label
+
+    def is_empty(self) -> bool:
+        data = self.cleaned_data
+        return not (data.get("sms_text", "").strip() or data.get("email_subject", "").strip() or data.get("email_body"))
+
+    def clean(self) -> dict[str, Any]:
+        from alerts.services.rendering import placeholder_errors
+
+        cleaned = super().clean()
+        for field in ("sms_text", "email_subject", "email_body"):
+            for error in placeholder_errors(cleaned.get(field, "") or ""):
+                self.add_error(field, error)
+        return cleaned
+
+
+class ApproveForm(forms.Form):
+    """The approver's confirmation; for a live alert it names the audience and the areas."""
+
+    confirm = forms.BooleanField(label=_("I have checked the words, the audience and the areas."), required=True)
+    include_unverified = forms.BooleanField(label=_("Also send to unverified contacts"), required=False)

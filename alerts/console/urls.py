@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from alerts.console.views import audit, auth, board, history, situation
+from alerts.console.views import alerts, audit, auth, board, history, situation
 
 app_name = "console"
 
@@ -16,6 +16,17 @@ urlpatterns = [
     path("two-factor/enrol/", auth.otp_enrol_view, name="otp-enrol"),
     path("areas/<int:area_id>/board/", board.board, name="board"),
     path("areas/<int:area_id>/board.csv", board.board_csv, name="board-csv"),
+    path("areas/<int:area_id>/level/", alerts.change_level, name="change-level"),
     path("alerts/", history.history, name="history"),
+    path("alerts/new/", alerts.alert_new, name="alert-new"),
+    path("alerts/approvals/", alerts.approvals, name="approvals"),
+    path("alerts/<int:alert_id>/", alerts.alert_detail, name="alert"),
+    path("alerts/<int:alert_id>/withdraw/", alerts.alert_withdraw, name="alert-withdraw"),
+    path("alerts/<int:alert_id>/return/", alerts.alert_return, name="alert-return"),
+    path("alerts/<int:alert_id>/approve/", alerts.alert_approve, name="alert-approve"),
+    path("alerts/<int:alert_id>/progress/", alerts.alert_progress_page, name="alert-progress"),
+    path("alerts/<int:alert_id>/progress.json", alerts.alert_progress_json, name="alert-progress-json"),
+    path("alerts/<int:alert_id>/abort/", alerts.alert_abort, name="alert-abort"),
+    path("alerts/<int:alert_id>/correct/", alerts.alert_correct, name="alert-correct"),
     path("audit/", audit.audit_list, name="audit"),
 ]

@@ -1,0 +1,17 @@
+"""Template context for console pages: what the signed-in person may do (for the menu)."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+
+from alerts.console.permissions import Capability, can, is_console_user
+
+
+def console(request: HttpRequest) -> dict[str, object]:
+    """``console_can`` maps capability names to booleans; empty outside the console."""
+    if not request.path.startswith("/console/"):
+        return {}
+    user = getattr(request, "user", None)
+    if user is None or not is_console_user(user):
+        return {"console_can": {}}
+    return {"console_can": {c.value: can(user, c) for c in Capability}}
