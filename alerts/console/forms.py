@@ -202,6 +202,14 @@ class AlertTextForm(forms.Form):
         self.language = language
         self.language_label = language_label
 
+    @property
+    def has_content(self) -> bool:
+        """Whether this language has any words (as typed, or as stored)."""
+        fields = ("sms_text", "email_subject", "email_body")
+        if self.is_bound:
+            return any((self.data.get(self.add_prefix(f)) or "").strip() for f in fields)
+        return any((self.initial.get(f) or "").strip() for f in fields)
+
     def is_empty(self) -> bool:
         data = self.cleaned_data
         return not (data.get("sms_text", "").strip() or data.get("email_subject", "").strip() or data.get("email_body"))
