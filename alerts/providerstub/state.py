@@ -69,6 +69,8 @@ class StubConfig:
     email_final_event: str = "delivered"  # or "bounce" / "dropped" / "deferred"
     email_outcomes: dict[str, str] = field(default_factory=dict)  # address -> final event
     messaging_service_from: str = "+15005550006"  # the sender a Messaging Service picks
+    # False: keep only counts of requests (long benchmarks); messages stay available to GET.
+    keep_records: bool = True
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -129,6 +131,7 @@ class StubState:
             self.callbacks: list[dict[str, Any]] = []
             self.rules: list[FailureRule] = []
             self.messages: dict[str, dict[str, Any]] = {}  # Twilio messages by SID
+            self.counts = {"requests": 0, "sms_requests": 0, "email_requests": 0, "failed_requests": 0}
             self.in_flight = 0
             self.in_flight_peak = 0
             self.started_at = time.time()
@@ -182,7 +185,14 @@ class StubState:
         return None
 
     def record(self, entry: dict[str, Any], generation: int) -> None:
-        if generation == self.generation:
+        if generation != self.generation:
+            return
+        counts = self.counts
+        counts["requests"] += 1
+        counts["sms_requests" if entry["api"] == "sms" else "email_requests"] += 1
+        if entry["status"] >= 400:
+            counts["failed_requests"] += 1
+        if self.config.keep_records:
             self.records.append(entry)
 
     def record_callback(self, entry: dict[str, Any], generation: int) -> None:
@@ -194,12 +204,8 @@ class StubState:
         return [r for r in list(self.records) if api is None or r["api"] == api]
 
     def stats(self) -> dict[str, Any]:
-        records = list(self.records)
         return {
-            "requests": len(records),
-            "sms_requests": sum(1 for r in records if r["api"] == "sms"),
-            "email_requests": sum(1 for r in records if r["api"] == "email"),
-            "failed_requests": sum(1 for r in records if r["status"] >= 400),
+            **self.counts,
             "in_flight": self.in_flight,
             "in_flight_peak": self.in_flight_peak,
             "callbacks": len(self.callbacks),
