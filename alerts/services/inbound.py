@@ -45,8 +45,20 @@ class InboundResult:
     reply: str
 
 
-def classify(body: str) -> tuple[str, str | None]:
-    """(InboundMessage kind, check-in status or None) for a message text."""
+# Twilio's OptOutType field: set when its Advanced Opt-Out matched one of the keywords
+# configured on the Messaging Service (which may include words we do not list).
+_TWILIO_OPT_OUT_TYPE = {"STOP": Kind.OPT_OUT, "START": Kind.OPT_IN, "HELP": Kind.HELP}
+
+
+def classify(body: str, opt_out_type: str = "") -> tuple[str, str | None]:
+    """(InboundMessage kind, check-in status or None) for a message text.
+
+    ``opt_out_type`` is Twilio's OptOutType for the message, when it sent one: Twilio
+    has then already acted on the keyword, and our record must agree with it.
+    """
+    forced = _TWILIO_OPT_OUT_TYPE.get((opt_out_type or "").strip().upper())
+    if forced is not None:
+        return forced, None
     word = normalise_keyword(body)
     if word in OPT_OUT_WORDS:
         return Kind.OPT_OUT, None
@@ -106,7 +118,9 @@ def reply_for(kind: str, *, citizen: Citizen | None, status: str | None = None) 
         return gettext("Thank you. Your message has been passed to embassy staff.")
 
 
-def record_inbound_sms(message_sid: str, from_number: str, to_number: str, body: str) -> InboundResult:
+def record_inbound_sms(
+    message_sid: str, from_number: str, to_number: str, body: str, *, opt_out_type: str = ""
+) -> InboundResult:
     """Store and act on one inbound SMS; return it with the reply to send.
 
     - opt-out words set ``phone_opted_out_at`` on every citizen with that number;
@@ -115,13 +129,14 @@ def record_inbound_sms(message_sid: str, from_number: str, to_number: str, body:
     - check-in words record a CheckIn (source SMS, raw text kept) linked to the most
       recent alert that reached the number, if any;
     - anything else is kept as kind OTHER for staff.
-    Unknown numbers are stored too, and answered with how to register. The same
+    Twilio's ``opt_out_type`` (STOP/START/HELP), when given, decides the kind. Unknown
+    numbers are stored too, and answered with how to register. The same
     ``message_sid`` again changes nothing and gets the same answer. Raises ValueError
     when ``message_sid`` or ``from_number`` is empty.
     """
     if not message_sid or not from_number:
         raise ValueError("an inbound SMS needs its MessageSid and From")
-    kind, status = classify(body)
+    kind, status = classify(body, opt_out_type)
     existing = InboundMessage.objects.filter(provider_message_id=message_sid).select_related("citizen").first()
     if existing is not None:
         return _duplicate(existing)

@@ -51,7 +51,13 @@ def twilio_inbound(request: HttpRequest) -> HttpResponse:
     from_number = request.POST.get("From", "")
     if not message_sid or not from_number:
         return HttpResponseBadRequest("MessageSid and From are required", content_type="text/plain")
-    result = record_inbound_sms(message_sid, from_number, request.POST.get("To", ""), request.POST.get("Body", ""))
+    result = record_inbound_sms(
+        message_sid,
+        from_number,
+        request.POST.get("To", ""),
+        request.POST.get("Body", ""),
+        opt_out_type=request.POST.get("OptOutType", ""),
+    )
     twiml = MessagingResponse()
     if result.reply:
         twiml.message(result.reply)

@@ -12,7 +12,7 @@ OUR_NUMBER = "+15005550000"
 _sids = itertools.count(1)
 
 
-def text_us(client: Client, from_number: str, body: str, *, sid: str | None = None) -> tuple[int, str]:
+def text_us(client: Client, from_number: str, body: str, *, sid: str | None = None, **extra: str) -> tuple[int, str]:
     """Send an inbound SMS through the signed webhook; return (status code, reply text)."""
     params = {
         "MessageSid": sid or f"SMin{next(_sids):030d}",
@@ -21,6 +21,7 @@ def text_us(client: Client, from_number: str, body: str, *, sid: str | None = No
         "To": OUR_NUMBER,
         "Body": body,
         "NumMedia": "0",
+        **extra,
     }
     response = post_twilio(client, INBOUND, params)
     if response.status_code != 200:

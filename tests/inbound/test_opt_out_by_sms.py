@@ -130,3 +130,19 @@ def test_a_stop_sentence_is_kept_for_staff_not_taken_as_a_keyword(client) -> Non
     citizen.refresh_from_db()
     assert citizen.phone_opted_out_at is None
     assert InboundMessage.objects.get().kind == InboundMessage.Kind.OTHER
+
+
+def test_a_custom_keyword_twilio_marked_as_stop_opts_out(client) -> None:
+    # Staff may add words to Twilio's Advanced Opt-Out; Twilio then says OptOutType=STOP.
+    citizen = CitizenFactory()
+    text_us(client, citizen.phone, "bas", OptOutType="STOP")
+    citizen.refresh_from_db()
+    assert citizen.phone_opted_out_at is not None
+    assert InboundMessage.objects.get().kind == InboundMessage.Kind.OPT_OUT
+
+
+def test_twilio_marking_start_opts_back_in(client) -> None:
+    citizen = CitizenFactory(phone_opted_out=True)
+    text_us(client, citizen.phone, "resume", OptOutType="START")
+    citizen.refresh_from_db()
+    assert citizen.phone_opted_out_at is None
