@@ -16,7 +16,11 @@
       });
     });
     set("alert-state", data.state_label || data.state);
-    if (data.state !== "scheduled" && data.state !== "sending") { window.clearInterval(timer); }
+    if (data.state !== "scheduled" && data.state !== "sending") {
+      window.clearInterval(timer);
+      var abort = document.getElementById("abort-form");
+      if (abort) { abort.hidden = true; }
+    }
   }
   function poll() {
     fetch(url, {credentials: "same-origin", headers: {"Accept": "application/json"}})
