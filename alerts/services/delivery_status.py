@@ -18,6 +18,7 @@ import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -233,3 +234,13 @@ def record_email_events(events: Iterable[Mapping[str, Any]]) -> EventsOutcome:
         outcome.opted_out,
     )
     return outcome
+
+
+def prune_webhook_events(*, older_than: timedelta = timedelta(days=7)) -> int:
+    """Forget processed-event keys older than ``older_than``; returns how many went.
+
+    SendGrid retries a failed post for up to 72 hours, so a week of keys is enough to
+    catch every replay it makes; a periodic task should call this.
+    """
+    deleted, _ = WebhookEvent.objects.filter(received_at__lt=timezone.now() - older_than).delete()
+    return deleted

@@ -216,3 +216,17 @@ def test_a_batch_rolls_back_as_a_whole_when_one_event_fails(client, sendgrid, mo
     first.refresh_from_db()
     assert first.state == S.SENT
     assert not WebhookEvent.objects.exists()
+
+
+def test_old_event_keys_are_pruned_and_recent_ones_kept() -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from alerts.services.delivery_status import prune_webhook_events
+
+    old = WebhookEvent.objects.create(provider="sendgrid", event_id="old")
+    recent = WebhookEvent.objects.create(provider="sendgrid", event_id="recent")
+    WebhookEvent.objects.filter(pk=old.pk).update(received_at=timezone.now() - timedelta(days=8))
+    assert prune_webhook_events() == 1
+    assert list(WebhookEvent.objects.values_list("pk", flat=True)) == [recent.pk]
