@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from alerts.console.views import alerts, audit, auth, board, history, situation
+from alerts.console.views import alerts, audit, auth, board, history, situation, staff
 
 app_name = "console"
 
@@ -29,4 +29,6 @@ urlpatterns = [
     path("alerts/<int:alert_id>/abort/", alerts.alert_abort, name="alert-abort"),
     path("alerts/<int:alert_id>/correct/", alerts.alert_correct, name="alert-correct"),
     path("audit/", audit.audit_list, name="audit"),
+    path("staff/", staff.staff_list, name="staff"),
+    path("staff/<int:user_id>/", staff.staff_update, name="staff-update"),
 ]

@@ -337,3 +337,25 @@ def test_assigning_a_role_creates_the_group_when_missing(db):
     assign_role(user, Role.AUTHOR)
     assert Group.objects.filter(name="author").exists()
     assert can(user, Capability.COMPOSE)
+
+
+def test_withdrawing_a_draft_and_sending_one_back_are_audited(kabul, author, author_client, approver_client):
+    draft = live_alert(author, [kabul["region"]], state=Alert.State.DRAFT)
+    author_client.post(reverse("console:alert-withdraw", args=[draft.pk]))
+    draft.refresh_from_db()
+    assert draft.state == Alert.State.CANCELLED
+    assert AuditEntry.objects.get(action="withdraw_alert").after == {"state": "cancelled"}
+
+    waiting = live_alert(author, [kabul["region"]])
+    approver_client.post(reverse("console:alert-return", args=[waiting.pk]))
+    waiting.refresh_from_db()
+    assert waiting.state == Alert.State.DRAFT
+    assert AuditEntry.objects.get(action="return_alert").before == {"state": "awaiting_approval"}
+
+
+def test_a_sent_alert_cannot_be_edited(kabul, author, author_client):
+    sent = live_alert(author, [kabul["region"]], state=Alert.State.SENT)
+    response = author_client.post(reverse("console:alert", args=[sent.pk]), compose_data(title="Rewritten history"))
+    assert response.status_code == 403
+    sent.refresh_from_db()
+    assert sent.title == "Kabul: leave now"

@@ -54,12 +54,13 @@ def test_a_wrong_password_is_refused(author):
 
 def test_an_account_without_a_console_role_cannot_sign_in():
     user = UserFactory()
-    response = post_login(Client(), user.username)
+    client = Client()
+    response = post_login(client, user.username)
     assert response.status_code == 200
-    assert "_auth_user_id" not in Client().session
+    assert "_auth_user_id" not in client.session
 
 
-def test_a_signed_in_user_without_a_role_gets_forbidden(signed_in):
+def test_a_signed_in_user_without_a_role_gets_forbidden():
     user = UserFactory()
     client = Client()
     client.force_login(user)

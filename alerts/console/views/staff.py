@@ -1,0 +1,68 @@
+"""Staff management for administrators: who holds which role, and authenticator resets."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Prefetch
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from alerts.console.audit import record_audit
+from alerts.console.permissions import Capability, Role, assign_role, console_view, remove_role, roles_of
+
+User = get_user_model()
+
+
+@console_view(Capability.MANAGE_STAFF)
+def staff_list(request: HttpRequest) -> HttpResponse:
+    from django.contrib.auth.models import Group
+
+    users = (
+        User.objects.filter(is_active=True)
+        .annotate(has_device=Exists(TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True)))
+        .prefetch_related(Prefetch("groups", queryset=Group.objects.filter(name__in=[r.value for r in Role])))
+        .order_by("username")
+    )
+    rows = [
+        {
+            "user": u,
+            "roles": {g.name for g in u.groups.all()},
+            "has_device": u.has_device,
+            "me": u.pk == request.user.pk,
+        }
+        for u in users
+    ]
+    return render(request, "alerts/console/staff.html", {"rows": rows, "roles": list(Role)})
+
+
+@require_POST
+@console_view(Capability.MANAGE_STAFF)
+def staff_update(request: HttpRequest, user_id: int) -> HttpResponse:
+    """Set a person's roles from the ticked boxes, or reset their authenticator."""
+    person = get_object_or_404(User, pk=user_id, is_active=True)
+    with transaction.atomic():
+        if request.POST.get("action") == "reset_otp":
+            removed, _details = TOTPDevice.objects.filter(user=person).delete()
+            record_audit(request.user, "reset_otp", person, {"devices": removed}, {"devices": 0})
+            messages.success(request, _("%(name)s must set up a new authenticator at next sign-in.") % {"name": person})
+            return redirect("console:staff")
+        before = sorted(r.value for r in roles_of(person))
+        wanted = {r for r in Role if request.POST.get(f"role-{r.value}")}
+        if person.pk == request.user.pk and Role.ADMINISTRATOR not in wanted:
+            messages.error(request, _("You cannot remove your own administrator role; ask another administrator."))
+            return redirect("console:staff")
+        for role in Role:
+            if role in wanted:
+                assign_role(person, role)
+            else:
+                remove_role(person, role)
+        after = sorted(r.value for r in wanted)
+        if before != after:
+            record_audit(request.user, "set_roles", person, {"roles": before}, {"roles": after})
+    messages.success(request, _("Roles saved for %(name)s.") % {"name": person})
+    return redirect("console:staff")
