@@ -116,8 +116,9 @@ class Presence(models.Model):
     """Where a citizen is: a country, optionally a region (ISO 3166-2) and city, for dates.
 
     A citizen may hold several (trips). ``lives_here`` means no departure date is
-    expected. A presence the citizen ends (or reports leaving) keeps its row with
-    ``ended_at`` set, so staff can tell who has left.
+    expected. A presence the citizen ends keeps its row with ``ended_at`` set. A
+    "departed" check-in does not end it: the accountability board must still count that
+    person, as departed, in the area they left.
     """
 
     citizen = models.ForeignKey(Citizen, on_delete=models.CASCADE, related_name="presences")
