@@ -9,7 +9,9 @@ its slot. Slots are spaced evenly, so any one-second window holds at most ``rate
 messages (plus ``burst``), however many workers send.
 
 A reservation further ahead than ``max_wait`` is not taken; ``acquire`` sleeps and asks
-again, so a crowd of waiting workers does not book the next minute.
+again, so a crowd of waiting workers does not book the next minute. A caller that wakes
+up later than ``late_after`` past its slot (a busy event loop, a loaded machine) does not
+send on that stale slot, which would bunch it with the slots after it: it books a new one.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ class RedisRateLimiter:
     url: str
     burst: int = 0  # extra messages allowed back to back (0: strictly evenly spaced)
     max_wait: float = 1.0  # seconds: the furthest ahead one reservation may be
+    late_after: float | None = None  # seconds past the slot that make it stale (default: one interval)
 
     def __post_init__(self) -> None:
         if self.rate <= 0:
@@ -73,6 +76,8 @@ class RedisRateLimiter:
         self._interval_us = int(1_000_000 / self.rate)
         self._burst_us = self.burst * self._interval_us
         self._max_wait_us = int(self.max_wait * 1_000_000)
+        if self.late_after is None:
+            self.late_after = min(0.05, max(0.005, 1.0 / self.rate))
 
     def try_reserve(self) -> tuple[bool, float]:
         """Reserve the next slot if it is within ``max_wait``.
@@ -83,14 +88,20 @@ class RedisRateLimiter:
         reserved, wait_us = self._script(keys=[self._key], args=[self._interval_us, self._burst_us, self._max_wait_us])
         return bool(reserved), int(wait_us) / 1_000_000
 
+    def _on_time(self, slot: float) -> bool:
+        return time.monotonic() - slot <= (self.late_after or 0.0)
+
     def acquire(self) -> None:
         """Block until this caller may send one message."""
         while True:
             reserved, wait = self.try_reserve()
             if reserved:
+                slot = time.monotonic() + wait
                 if wait > 0:
                     time.sleep(wait)
-                return
+                if self._on_time(slot):
+                    return
+                continue  # woke too late: that slot is gone, book another
             time.sleep(max(0.001, min(wait - self.max_wait, self.max_wait)))
 
     async def acquire_async(self) -> None:
@@ -98,9 +109,12 @@ class RedisRateLimiter:
         while True:
             reserved, wait = self.try_reserve()
             if reserved:
+                slot = time.monotonic() + wait
                 if wait > 0:
                     await asyncio.sleep(wait)
-                return
+                if self._on_time(slot):
+                    return
+                continue
             await asyncio.sleep(max(0.001, min(wait - self.max_wait, self.max_wait)))
 
 
