@@ -2,7 +2,8 @@
 
 ``SELECT channel, state, COUNT(*) FROM alerts_delivery WHERE alert_id = %s GROUP BY
 channel, state`` is answered from the (alert, state, channel) index; see
-``bench/alert_progress.py`` for what it costs at 100,000 deliveries.
+``bench/alert_progress.py``: at 100,000 deliveries it took a median 77 ms freshly written
+and 21 ms after VACUUM (index-only scan) on the 2-core development machine.
 """
 
 from __future__ import annotations
