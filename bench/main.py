@@ -1,0 +1,555 @@
+"""``bench/run``: the alert pipeline against the providers' own ceiling, and the naive design.
+
+One run, on this machine:
+
+1. creates its own database (``--db-name``, dropped at the end) and migrates it; seeds
+   ``--n`` verified citizens by COPY (``bench.seed``); flushes its own Redis db;
+2. starts the provider stub (``bench.stub``) and ``--workers`` Celery worker processes;
+3. for each stub latency (0 ms, then ``--latency-ms``):
+   a. the ceiling: bare twilio / sendgrid SDK loops (``bench.ceiling``), one process per
+      worker process, as many SMS in flight per process as a worker keeps;
+   b. the pipeline: a live alert to all N citizens, approved by a second staff member,
+      timed from approval to the last message the stub accepted; every address checked
+      to have received exactly one message;
+   c. the naive design (``bench.naive``) on the first ``--naive-n`` citizens;
+4. prints one table and one JSON line (also appended to ``--json-out``), and stops and
+   removes everything it started, on failure too. Every wait has a time limit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+from urllib.request import Request, urlopen
+
+import psycopg
+
+from bench import report
+from bench.procs import MemorySampler, Proc, hwm_mb, wait_until
+from bench.seed import expected, seed
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+MESSAGING_SERVICE_SID = "MG" + "1" * 32
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="bench/run", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--n", type=int, default=10_000, help="citizens seeded and alerted (default 10,000)")
+    p.add_argument("--latency-ms", type=float, default=100.0, help="stub latency of the second round (default 100)")
+    p.add_argument("--naive-n", type=int, default=1_000, help="citizens the naive design sends to (default 1,000)")
+    p.add_argument("--naive-seconds", type=float, default=15.0, help="time limit of a naive run (default 15)")
+    p.add_argument("--json-out", type=Path, help="append the JSON line of figures to this file")
+    p.add_argument("--workers", type=int, default=4, help="Celery worker processes (prefork, default 4)")
+    p.add_argument("--ceiling-seconds", type=float, default=3.0, help="length of each ceiling loop (default 3)")
+    p.add_argument("--only-latency", action="store_true", help="skip the 0 ms round")
+    p.add_argument("--no-naive", action="store_true", help="skip the naive design")
+    p.add_argument("--profile", action="store_true", help="py-spy the workers and the stub in the last pipeline run")
+    p.add_argument("--out-dir", type=Path, default=ROOT / "bench" / "out", help="logs and profiles (default bench/out)")
+    p.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432", help="PostgreSQL server (no database)")
+    p.add_argument("--db-name", default="embassy_bench", help="database created and dropped by the run")
+    p.add_argument("--redis", default="redis://127.0.0.1:6379", help="Redis server (no db number)")
+    p.add_argument("--redis-db", type=int, default=12, help="Redis db flushed and used by the run (default 12)")
+    p.add_argument("--timeout", type=float, help="seconds one pipeline run may take (default from --n)")
+    args = p.parse_args(argv)
+    if args.n < 1 or args.naive_n < 0 or args.workers < 1:
+        p.error("--n and --workers must be positive, --naive-n not negative")
+    args.naive_n = min(args.naive_n, args.n)
+    if args.timeout is None:
+        args.timeout = max(60.0, args.n / 100)  # 100 messages/s would be a failure already
+    return args
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.dsn = f"{args.pg}/{args.db_name}"
+        self.redis_url = f"{args.redis}/{args.redis_db}"
+        self.procs: list[Proc] = []
+        self.stub: Proc | None = None
+        self.worker: Proc | None = None
+        self.stub_url = ""
+        self.memory = MemorySampler()
+        self.worker_name = f"bench-{os.getpid()}@{socket.gethostname()}"
+        args.out_dir.mkdir(parents=True, exist_ok=True)
+        self.results: dict[str, Any] = {}
+
+    # --- environment -----------------------------------------------------------------------
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CELERY_"))}
+        env.update(
+            DJANGO_SETTINGS_MODULE="embassy.settings.local",
+            DEBUG="false",
+            SECRET_KEY="bench-only-key-" + "b" * 40,
+            DATABASE_URL=self.dsn,
+            DB_CONN_MAX_AGE="600",
+            REDIS_URL=self.redis_url,
+            CELERY_TASK_ALWAYS_EAGER="false",
+            SMS_BACKEND="twilio",
+            EMAIL_BACKEND_NAME="sendgrid",
+            TWILIO_API_BASE_URL=self.stub_url or "http://127.0.0.1:9",
+            SENDGRID_API_BASE_URL=self.stub_url or "http://127.0.0.1:9",
+            TWILIO_ACCOUNT_SID="AC" + "5" * 32,
+            TWILIO_AUTH_TOKEN="stub-auth-token-" + "0" * 16,
+            TWILIO_MESSAGING_SERVICE_SID=MESSAGING_SERVICE_SID,
+            SENDGRID_API_KEY="SG.stub-key.not-a-secret",
+            # The provider's rate is what we measure against: ours must not cap it.
+            SMS_RATE_PER_SECOND="1000000",
+            PUBLIC_BASE_URL="http://127.0.0.1:8000",
+            LOG_LEVEL="WARNING",
+            EMBASSY_LOOPBACK_ONLY="1",
+            PYTHONPATH=str(ROOT),
+        )
+        return env
+
+    # --- database and redis ------------------------------------------------------------------
+    def create_database(self) -> None:
+        name = self.args.db_name
+        with psycopg.connect(f"{self.args.pg}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+    def drop_database(self) -> None:
+        with contextlib.suppress(Exception), psycopg.connect(f"{self.args.pg}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.args.db_name}" WITH (FORCE)')
+
+    def flush_redis(self) -> None:
+        import redis
+
+        with contextlib.suppress(Exception):
+            redis.Redis.from_url(self.redis_url, socket_timeout=5).flushdb()
+
+    def setup_django(self) -> None:
+        os.environ.update(self.env())
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        began = time.perf_counter()
+        call_command("migrate", verbosity=0, interactive=False)
+        self.results["migrate_s"] = round(time.perf_counter() - began, 2)
+
+    # --- processes ---------------------------------------------------------------------------
+    def start_stub(self) -> None:
+        log = self.args.out_dir / "stub.log"
+        log.unlink(missing_ok=True)
+        self.stub = Proc("stub", [PYTHON, "-m", "bench.stub", "--port", "0"], self.env(), log, ROOT)
+        self.procs.append(self.stub)
+        ok = wait_until(lambda: '"url"' in self.stub.tail(5) or not self.stub.alive(), 20)
+        if not ok or not self.stub.alive():
+            raise RuntimeError("provider stub did not start:\n" + self.stub.tail())
+        for line in self.stub.tail(5).splitlines():
+            if line.startswith("{"):
+                self.stub_url = json.loads(line)["url"]
+        self.memory.track("stub", self.stub.pid)
+
+    def start_workers(self) -> None:
+        from embassy.celery import app
+
+        log = self.args.out_dir / "worker.log"
+        log.unlink(missing_ok=True)
+        argv = [
+            str(Path(PYTHON).parent / "celery"),
+            "-A",
+            "embassy",
+            "worker",
+            "--pool=prefork",
+            f"--concurrency={self.args.workers}",
+            "--prefetch-multiplier=1",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "--include=bench.naive",
+            "-n",
+            self.worker_name,
+            "--loglevel=WARNING",
+        ]
+        self.worker = Proc("worker", argv, self.env(), log, ROOT)
+        self.procs.append(self.worker)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if not self.worker.alive():
+                raise RuntimeError("worker died at start:\n" + self.worker.tail())
+            if app.control.ping(destination=[self.worker_name], timeout=1.0):
+                break
+        else:
+            raise RuntimeError("worker did not answer in 60 s:\n" + self.worker.tail())
+        self.memory.track("worker", self.worker.pid)
+
+    def stop_all(self) -> None:
+        for proc in reversed(self.procs):
+            with contextlib.suppress(Exception):
+                proc.stop()
+        self.procs.clear()
+
+    # --- the stub's control API ------------------------------------------------------------
+    def stub_call(self, path: str, data: dict[str, Any] | None = None, timeout: float = 120) -> Any:
+        body = json.dumps(data).encode() if data is not None else None
+        request = Request(self.stub_url + path, data=body, method="POST" if body is not None else "GET")  # noqa: S310
+        request.add_header("Content-Type", "application/json")
+        with urlopen(request, timeout=timeout) as answer:  # noqa: S310 - loopback only
+            return json.loads(answer.read())
+
+    def stub_reset(self, latency_ms: float) -> None:
+        self.stub_call("/_stub/reset", {})
+        self.stub_call("/_stub/config", {"latency_ms": latency_ms})
+
+    def stub_records(self) -> list[dict[str, Any]]:
+        fields = "api,to,status,batch_size,received_at,in_flight_at_start"
+        return self.stub_call(f"/_stub/received?fields={fields}", timeout=600)["received"]
+
+    def quiesce(self, timeout: float = 30) -> None:
+        """Purge what is queued and wait until the stub has had no request for a second."""
+        from embassy.celery import app
+
+        app.control.purge()
+        last = -1
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            count = self.stub_call("/_stub/stats")["requests"]
+            if count == last:
+                return
+            last = count
+            time.sleep(1.0)
+
+    # --- the ceiling -------------------------------------------------------------------------
+    def ceiling(self, api: str) -> dict[str, Any]:
+        from django.conf import settings
+
+        seconds = self.args.ceiling_seconds
+        start_at = time.time() + 2.5  # after every process has imported its SDK
+        procs = []
+        for i in range(self.args.workers):
+            argv = [PYTHON, "-m", "bench.ceiling", api, "--url", self.stub_url, "--seconds", str(seconds)]
+            argv += ["--concurrency", str(settings.SMS_CONCURRENCY), "--start-at", str(start_at)]
+            argv += ["--offset", str(i * 1_000_000)]
+            procs.append(
+                subprocess.Popen(argv, cwd=ROOT, env=self.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            )
+        outs = []
+        for proc in procs:
+            try:
+                out, err = proc.communicate(timeout=seconds + 60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out, err = proc.communicate()
+            lines = out.decode().strip().splitlines()
+            if proc.returncode != 0 or not lines:
+                raise RuntimeError(f"ceiling loop ({api}) failed:\n{err.decode()[-2000:]}")
+            outs.append(json.loads(lines[-1]))
+        count = sum(o["count"] for o in outs)
+        span = max(o["last"] for o in outs) - min(o["began"] for o in outs)
+        unit = "sms_per_s" if api == "sms" else "email_recipients_per_s"
+        stats = self.stub_call("/_stub/stats")
+        return {
+            unit: round(count / span, 1) if span > 0 else 0.0,
+            "count": count,
+            "errors": sum(o["errors"] for o in outs),
+            "seconds": round(span, 2),
+            "processes": len(outs),
+            "in_flight_peak": stats["in_flight_peak"],
+        }
+
+    # --- the pipeline ------------------------------------------------------------------------
+    def staff(self) -> tuple[Any, Any]:
+        from django.contrib.auth import get_user_model
+
+        User = get_user_model()  # noqa: N806
+        author, _ = User.objects.get_or_create(username="bench-author", defaults={"is_staff": True})
+        approver, _ = User.objects.get_or_create(username="bench-approver", defaults={"is_staff": True})
+        return author, approver
+
+    def area(self) -> Any:
+        from alerts.models import Area
+
+        area, _ = Area.objects.get_or_create(country="AF", region="", defaults={"name": "Afghanistan", "level": 4})
+        return area
+
+    def new_alert(self, title: str, state: str | None = None) -> Any:
+        from alerts.models import Alert, AlertText
+        from embassy.demo import TEMPLATES
+
+        author, approver = self.staff()
+        alert = Alert.objects.create(
+            title=title,
+            is_test=False,
+            send_sms=True,
+            send_email=True,
+            advisory_level=4,
+            created_by=author,
+            **({"state": state, "approved_by": approver} if state else {}),
+        )
+        alert.areas.add(self.area())
+        for language in ("en", "fa"):
+            sms, subject, body = TEMPLATES[(language, 4)]
+            AlertText.objects.create(
+                alert=alert, language=language, sms_text=sms, email_subject=subject, email_body=body
+            )
+        return alert
+
+    def pipeline(self, latency_ms: float, profile: bool) -> dict[str, Any]:
+        from alerts.models import Alert, Delivery
+        from alerts.services.alerts import abort_alert, approve_alert, submit_for_approval
+
+        n = self.args.n
+        self.stub_reset(latency_ms)
+        author, approver = self.staff()
+        alert = self.new_alert(f"bench pipeline {latency_ms:g} ms")
+        submit_for_approval(alert, by=author)
+        spies = self.start_profilers(latency_ms) if profile else []
+        self.memory.mark()
+        t0 = time.time()
+        approve_alert(alert, by=approver)
+        approved_s = time.time() - t0
+
+        def done() -> bool:
+            return Alert.objects.filter(pk=alert.pk).values_list("state", flat=True)[0] in (
+                Alert.State.SENT,
+                Alert.State.ABORTED,
+            )
+
+        finished = wait_until(done, self.args.timeout, interval=0.1)
+        t_done = time.time()
+        memory = self.memory.peaks()
+        self.stop_profilers(spies)
+        if not finished:
+            abort_alert(alert, by=approver)
+            self.quiesce()
+        alert.refresh_from_db()
+        records = self.stub_records()
+        states = dict(Counter(Delivery.objects.filter(alert=alert).values_list("state", flat=True)))
+        result = self.measure(records, t0)
+        result.update(
+            finished=finished,
+            approve_call_s=round(approved_s, 3),
+            alert_sent_s=round(t_done - t0, 2) if finished else None,
+            deliveries=sum(states.values()),
+            delivery_states=states,
+            memory_peak_mb=memory,
+        )
+        if alert.started_at and alert.fanout_done_at:
+            span = (alert.fanout_done_at - alert.started_at).total_seconds()
+            result["fanout_s"] = round(span, 2)
+            result["deliveries_created_per_s"] = round(result["deliveries"] / span, 1) if span > 0 else None
+        phones, emails = expected(1, n)
+        result["correct"] = self.check(records, phones, emails)
+        return result
+
+    @staticmethod
+    def measure(records: list[dict[str, Any]], t0: float) -> dict[str, Any]:
+        ok = [r for r in records if r["status"] is not None and r["status"] < 300]
+        sms = [r for r in ok if r["api"] == "sms"]
+        email = [r for r in ok if r["api"] == "email"]
+        out: dict[str, Any] = {
+            "sms": len(sms),
+            "email_recipients": sum(r["batch_size"] or 0 for r in email),
+            "email_requests": len(email),
+            "refused_requests": len(records) - len(ok),
+            "in_flight_peak": max((r["in_flight_at_start"] or 0 for r in records), default=0),
+        }
+        if ok:
+            first = min(r["received_at"] for r in ok)
+            last = max(r["received_at"] for r in ok)
+            out["first_message_s"] = round(first - t0, 3)
+            out["total_s"] = round(last - t0, 2)
+            out["messages_per_s"] = round((out["sms"] + out["email_recipients"]) / (last - t0), 1)
+        for name, rows, count in (
+            ("sms_per_s", sms, len(sms)),
+            ("email_recipients_per_s", email, out["email_recipients"]),
+        ):
+            if len(rows) > 1:
+                span = max(r["received_at"] for r in rows) - min(r["received_at"] for r in rows)
+                out[name] = round(count / span, 1) if span > 0 else None
+        return out
+
+    @staticmethod
+    def check(records: list[dict[str, Any]], phones: set[str], emails: set[str]) -> dict[str, Any]:
+        """Every seeded address exactly once at the stub, and nothing else."""
+        got = {"sms": Counter[str](), "email": Counter[str]()}
+        for r in records:
+            if r["status"] is not None and r["status"] < 300:
+                got[r["api"]].update(r["to"] or [])
+        out: dict[str, Any] = {}
+        for api, wanted in (("sms", phones), ("email", emails)):
+            counts = got[api]
+            out[api] = {
+                "missing": len(wanted - counts.keys()),
+                "duplicates": sum(1 for c in counts.values() if c > 1),
+                "unexpected": len(counts.keys() - wanted),
+            }
+        out["ok"] = all(not any(v.values()) for k, v in out.items() if k != "ok")
+        return out
+
+    # --- the naive design ---------------------------------------------------------------------
+    def naive(self, latency_ms: float) -> dict[str, Any]:
+        from alerts.models import Alert, Delivery
+        from bench.naive import naive_fan_out
+
+        k = self.args.naive_n
+        phones, emails = expected(1, k)
+        wanted = len(phones) + len(emails)
+        self.stub_reset(latency_ms)
+        alert = self.new_alert(f"bench naive {latency_ms:g} ms", state=Alert.State.SENDING)
+        t0 = time.time()
+        naive_fan_out.delay(alert.pk, k)
+
+        def done() -> bool:
+            return self.stub_call("/_stub/stats")["requests"] >= wanted
+
+        finished = wait_until(done, self.args.naive_seconds, interval=0.25)
+        Alert.objects.filter(pk=alert.pk).update(state=Alert.State.ABORTED)
+        self.quiesce()
+        records = self.stub_records()
+        result = self.measure(records, t0)
+        result.update(
+            citizens=k,
+            addresses=wanted,
+            finished=finished,
+            saved_sent=Delivery.objects.filter(alert=alert, state=Delivery.State.SENT).count(),
+        )
+        if finished:
+            result["correct"] = self.check(records, phones, emails)
+        return result
+
+    # --- profiling ---------------------------------------------------------------------------
+    def start_profilers(self, latency_ms: float) -> list[tuple[subprocess.Popen[bytes], Path]]:
+        spy = Path(PYTHON).parent / "py-spy"
+        if not spy.exists():
+            print("py-spy is not installed (.venv/bin/pip install -r requirements.txt): not profiling")
+            return []
+        spies = []
+        for role, proc in (("workers", self.worker), ("stub", self.stub)):
+            assert proc is not None
+            out = self.args.out_dir / f"profile-{role}-{latency_ms:g}ms.txt"
+            argv = [str(spy), "record", "--pid", str(proc.pid), "--format", "raw", "-o", str(out)]
+            argv += ["--rate", "50", "--nonblocking"] + (["--subprocesses"] if role == "workers" else [])
+            spies.append((subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), out))
+        time.sleep(1.0)  # py-spy attaches
+        return spies
+
+    def stop_profilers(self, spies: list[tuple[subprocess.Popen[bytes], Path]]) -> None:
+        for proc, out in spies:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            if out.exists():
+                self.results.setdefault("profiles", []).append(str(out.relative_to(ROOT)))
+
+    # --- the whole run ------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        args = self.args
+        began = time.perf_counter()
+        self.memory.start()
+        self.flush_redis()
+        self.create_database()
+        self.setup_django()
+        seeded = seed(self.dsn, args.n)
+        self.results["seed"] = {"citizens": seeded.citizens, "sms": seeded.sms_addresses}
+        self.results["seed"].update(email=seeded.email_addresses, seconds=seeded.seconds)
+        self.results["seed"]["rows_per_s"] = round(2 * seeded.citizens / max(seeded.seconds, 1e-6))
+        self.start_stub()
+        self.start_workers()
+        latencies = [args.latency_ms] if args.only_latency or args.latency_ms == 0 else [0.0, args.latency_ms]
+        rounds: dict[str, Any] = {}
+        for index, latency in enumerate(latencies):
+            label = f"{latency:g}ms"
+            print(f"[bench] {label}: ceiling ...", flush=True)
+            rnd: dict[str, Any] = {"latency_ms": latency}
+            self.stub_reset(latency)
+            rnd["ceiling_sms"] = self.ceiling("sms")
+            self.stub_reset(latency)
+            rnd["ceiling_email"] = self.ceiling("email")
+            print(f"[bench] {label}: pipeline, {args.n} citizens ...", flush=True)
+            last = index == len(latencies) - 1
+            rnd["pipeline"] = self.pipeline(latency, profile=args.profile and last)
+            if not args.no_naive and args.naive_n:
+                print(f"[bench] {label}: naive design, {args.naive_n} citizens ...", flush=True)
+                rnd["naive"] = self.naive(latency)
+            rounds[label] = rnd
+        self.results["rounds"] = rounds
+        self.results["worker_peak_mb_since_start"] = round(hwm_mb(self.worker.pid), 1) if self.worker else None
+        self.results["seconds"] = round(time.perf_counter() - began, 1)
+        return self.results
+
+
+def machine() -> dict[str, Any]:
+    info: dict[str, Any] = {"cpus": os.cpu_count(), "python": platform.python_version()}
+    with contextlib.suppress(OSError):
+        info["memory_gb"] = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    with contextlib.suppress(OSError, StopIteration), open("/proc/cpuinfo") as f:
+        info["cpu"] = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    with contextlib.suppress(Exception), psycopg.connect("postgres://postgres@127.0.0.1:5432/postgres") as conn:
+        info["postgres"] = conn.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
+    return info
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    bench = Bench(args)
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, stop)
+    status = 0
+    results: dict[str, Any] = {}
+    try:
+        results = bench.run()
+    except BaseException as exc:  # reported, then everything is cleaned up below
+        status = 1
+        results = dict(bench.results, error=f"{type(exc).__name__}: {exc}")
+        print(f"[bench] failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        for proc in bench.procs:
+            print(f"--- {proc.name} log ({proc.log}) ---\n{proc.tail()}", file=sys.stderr)
+    finally:
+        bench.memory.stop()
+        bench.stop_all()
+        bench.drop_database()
+        bench.flush_redis()
+    line = {
+        "bench": "alert-pipeline",
+        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "git": _git_head(),
+        "n": args.n,
+        "naive_n": args.naive_n,
+        "workers": args.workers,
+        "latency_ms": args.latency_ms,
+        "machine": machine(),
+        **results,
+    }
+    line["targets"] = report.targets(line)
+    if status == 0:
+        print(report.table(line))
+    text = json.dumps(line, sort_keys=False)
+    print(text)
+    if args.json_out:
+        args.json_out.parent.mkdir(parents=True, exist_ok=True)
+        with args.json_out.open("a") as f:
+            f.write(text + "\n")
+    return status
+
+
+def _git_head() -> str:
+    git = shutil.which("git")
+    if not git:
+        return ""
+    with contextlib.suppress(Exception):
+        return subprocess.run(
+            [git, "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=5
+        ).stdout.strip()
+    return ""
