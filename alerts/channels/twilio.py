@@ -15,6 +15,8 @@ import logging
 import threading
 import time
 from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -23,6 +25,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
@@ -160,6 +163,16 @@ def _run(coroutine: Coroutine[Any, Any, T]) -> T:
     return box["result"]
 
 
+@dataclass(frozen=True)
+class ProviderMessage:
+    """A message as Twilio holds it, for reconciling a send whose outcome was lost."""
+
+    sid: str
+    status: str
+    body: str
+    date_created: datetime | None
+
+
 class TwilioSMSChannel(Channel):
     """SMS through Twilio. Settings: ``TWILIO_*``, ``PROVIDER_TIMEOUT_SECONDS``, ``SMS_CONCURRENCY``."""
 
@@ -279,3 +292,31 @@ class TwilioSMSChannel(Channel):
             "permanent" if error.permanent else "transient",
         )
         return error
+
+    # --- look-ups ----------------------------------------------------------------------------
+    def messages_to(self, to: str, since: datetime) -> list[ProviderMessage]:
+        """Messages Twilio holds for ``to`` created at or after ``since``, newest first.
+
+        For reconciling a send whose worker died between the request and recording its
+        answer: if a message with the same body is there, it was sent. Raises
+        ChannelError (transient) when Twilio cannot be asked.
+        """
+        client = Client(
+            self.account_sid, self.auth_token, http_client=TwilioHttpClient(timeout=self.timeout, logger=_sdk_logger)
+        )
+        client.api.base_url = self.base_url
+        found: list[ProviderMessage] = []
+        try:
+            # Twilio lists newest first; a queued message has no date_sent yet, so filter
+            # on the number only and stop at the first one older than ``since``.
+            for item in client.api.v2010.accounts(self.account_sid).messages.stream(to=to, page_size=50):
+                if item.date_created is not None and item.date_created < since:
+                    break
+                found.append(ProviderMessage(item.sid, item.status, item.body or "", item.date_created))
+        except TwilioRestException as exc:
+            raise map_twilio_error(exc) from None
+        except (OSError, TwilioException) as exc:  # requests' errors are OSErrors
+            raise ChannelError(
+                f"twilio look-up failed ({type(exc).__name__})", permanent=False, code="lookup"
+            ) from None
+        return found

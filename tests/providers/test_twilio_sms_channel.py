@@ -185,3 +185,21 @@ def test_it_refuses_to_start_without_credentials(settings):
     settings.TWILIO_ACCOUNT_SID = ""
     with pytest.raises(ImproperlyConfigured):
         TwilioSMSChannel()
+
+
+def test_messages_to_a_number_can_be_looked_up_after_a_lost_answer(stub_providers):
+    from datetime import UTC, datetime, timedelta
+
+    channel = TwilioSMSChannel()
+    before = datetime.now(UTC) - timedelta(seconds=1)
+    first = channel.send(sms("+447700900123", "First"))
+    second = channel.send(sms("+447700900123", "Second"))
+    channel.send(sms("+447700900999", "Someone else"))
+
+    found = channel.messages_to("+447700900123", since=before)
+
+    assert [(m.sid, m.body) for m in found] == [
+        (second.provider_message_id, "Second"),
+        (first.provider_message_id, "First"),
+    ]
+    assert channel.messages_to("+447700900123", since=datetime.now(UTC) + timedelta(minutes=1)) == []
