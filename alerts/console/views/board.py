@@ -78,7 +78,6 @@ def board(request: HttpRequest, area_id: int) -> HttpResponse:
             "page": page,
             "show_contacts": selected in CONTACT_LISTS,
             "can_export": can(request.user, Capability.EXPORT),
-            "can_follow_up": can(request.user, Capability.COMPOSE),
             "can_change_level": can(request.user, Capability.CHANGE_LEVEL),
         },
     )
