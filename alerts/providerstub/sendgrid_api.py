@@ -221,6 +221,7 @@ class SendGridAPI:
                 "batch_size": 0,
                 "callback_url": None,
                 "in_flight_at_start": state.in_flight,
+                "peer": request.transport.get_extra_info("peername") if request.transport else None,
             }
             config = state.config
             response, payload = self._validate(request, raw, record)

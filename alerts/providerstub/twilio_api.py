@@ -170,6 +170,7 @@ class TwilioAPI:
                 "batch_size": 1,
                 "callback_url": form.get("StatusCallback") or None,
                 "in_flight_at_start": state.in_flight,
+                "peer": request.transport.get_extra_info("peername") if request.transport else None,
             }
             config = state.config
             response = self._validate(request, form, to)

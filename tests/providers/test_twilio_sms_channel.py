@@ -203,3 +203,12 @@ def test_messages_to_a_number_can_be_looked_up_after_a_lost_answer(stub_provider
         (first.provider_message_id, "First"),
     ]
     assert channel.messages_to("+447700900123", since=datetime.now(UTC) + timedelta(minutes=1)) == []
+
+
+def test_send_batch_reuses_its_connections(stub_providers, settings):
+    settings.SMS_CONCURRENCY = 10
+
+    get_channel("sms").send_batch([sms(f"+4477009{n:05d}") for n in range(200)])
+
+    connections = {tuple(r["peer"]) for r in stub_providers.received("sms")}
+    assert len(connections) <= 10
