@@ -4,9 +4,10 @@ SendGrid personalises on its side: one request carries one subject and body temp
 and up to 1,000 personalizations, each with its recipient, substitutions, headers and
 ``custom_args``. ``custom_args.reference`` names the delivery, so the Event Webhook's
 events (which carry custom_args at their top level) map back to it. SendGrid answers a
-request as a whole: every recipient of a refused request gets the same error, and every
-recipient of an accepted one the same ``X-Message-Id`` (the prefix of the
-``sg_message_id`` of their events).
+request as a whole: every recipient of a refused request gets the same error (except
+when a 400 blames only some personalizations, e.g. a malformed address: those fail
+alone and the others are sent again, once), and every recipient of an accepted one the
+same ``X-Message-Id`` (the prefix of the ``sg_message_id`` of their events).
 """
 
 from __future__ import annotations
@@ -70,6 +71,21 @@ def map_sendgrid_error(exc: HTTPError) -> ChannelError:
     # HTTP 4xx (400 invalid request, 401/403 key refused, 413 too large): the same request
     # would be refused again -> permanent.
     return ChannelError(f"sendgrid HTTP {status}: refused{detail}", permanent=True, code=str(status))
+
+
+def refused_personalizations(exc: HTTPError) -> set[int] | None:
+    """Indexes of the personalizations a 400 blames, when it blames nothing else."""
+    try:
+        errors = json.loads(exc.body or b"{}").get("errors") or []
+    except (ValueError, AttributeError, TypeError):
+        return None
+    indexes: set[int] = set()
+    for error in errors:
+        parts = str(error.get("field") or "").split(".") if isinstance(error, dict) else []
+        if len(parts) < 3 or parts[0] != "personalizations" or not parts[1].isdigit():
+            return None  # the request as a whole is wrong
+        indexes.add(int(parts[1]))
+    return indexes or None
 
 
 class SendGridEmailChannel(Channel):
@@ -140,15 +156,26 @@ class SendGridEmailChannel(Channel):
         for start in range(0, len(recipients), MAX_PERSONALIZATIONS):
             chunk = recipients[start : start + MAX_PERSONALIZATIONS]
             sendable = [r for r in chunk if r.to]
-            outcome: SendResult | ChannelError = ChannelError("no address", permanent=True, code="no-address")
-            if sendable:
-                if limiter is not None:
-                    limiter.acquire()
-                outcome = self._post(self.request_body(batch, sendable), len(sendable))
+            sent = iter(self._send_chunk(batch, sendable, limiter) if sendable else [])
             results.extend(
-                outcome if r.to else ChannelError("no address", permanent=True, code="no-address") for r in chunk
+                next(sent) if r.to else ChannelError("no address", permanent=True, code="no-address") for r in chunk
             )
         return results
+
+    def _send_chunk(
+        self, batch: PersonalizedBatch, recipients: list[Recipient], limiter: RateLimiter | None, *, again: bool = True
+    ) -> list[SendResult | ChannelError]:
+        if limiter is not None:
+            limiter.acquire()
+        outcome, refused = self._post(self.request_body(batch, recipients), len(recipients))
+        if isinstance(outcome, ChannelError) and refused and again and len(refused) < len(recipients):
+            # SendGrid refuses a whole request for one bad address: fail those recipients
+            # alone and send the others again, once.
+            others = iter(
+                self._send_chunk(batch, [r for i, r in enumerate(recipients) if i not in refused], limiter, again=False)
+            )
+            return [outcome if i in refused else next(others) for i in range(len(recipients))]
+        return [outcome] * len(recipients)
 
     def request_body(self, batch: PersonalizedBatch, recipients: Sequence[Recipient]) -> dict[str, Any]:
         """The Mail Send request for ``recipients`` (at most 1,000) of ``batch``."""
@@ -176,12 +203,17 @@ class SendGridEmailChannel(Channel):
             "content": content,
         }
 
-    def _post(self, body: dict[str, Any], count: int) -> SendResult | ChannelError:
+    def _post(self, body: dict[str, Any], count: int) -> tuple[SendResult | ChannelError, set[int] | None]:
+        """Send one request. Returns the outcome and, for a 400 that blames only some
+        personalizations, their indexes."""
+        refused: set[int] | None = None
         try:
             # The SDK's send() takes no timeout; its HTTP client's post() does.
             response = self.sg.client.mail.send.post(request_body=body, timeout=self.timeout)
         except HTTPError as exc:
             error = map_sendgrid_error(exc)
+            if int(exc.status_code) == 400:
+                refused = refused_personalizations(exc)
         except TimeoutError:
             error = ChannelError(f"sendgrid: no answer within {self.timeout:g}s", permanent=False, code="timeout")
         except (urllib.error.URLError, HTTPException, OSError) as exc:
@@ -199,11 +231,11 @@ class SendGridEmailChannel(Channel):
                 # Accepted, but nothing to match events by: say so, but do not send again.
                 logger.warning("sendgrid accepted %d personalizations without an X-Message-Id", count)
             logger.debug("sendgrid accepted %d personalizations as %s", count, message_id)
-            return SendResult(provider_message_id=message_id)
+            return SendResult(provider_message_id=message_id), None
         logger.info(
             "sendgrid refused a request of %d personalizations: %s, %s",
             count,
             error.message,
             "permanent" if error.permanent else "transient",
         )
-        return error
+        return error, refused

@@ -229,3 +229,20 @@ def test_it_refuses_to_start_without_an_api_key(settings):
     settings.SENDGRID_API_KEY = ""
     with pytest.raises(ImproperlyConfigured):
         SendGridEmailChannel()
+
+
+def test_one_bad_address_fails_alone_and_the_others_are_sent(stub_providers):
+    batch = batch_of(5)
+    bad = Recipient(to="not-an-address", reference="delivery:bad")
+    batch = PersonalizedBatch(
+        subject=batch.subject, body=batch.body, recipients=[*batch.recipients[:2], bad, *batch.recipients[2:]]
+    )
+
+    results = get_channel("email").send_personalized(batch)
+
+    assert isinstance(results[2], ChannelError) and results[2].permanent
+    assert all(isinstance(r, SendResult) for i, r in enumerate(results) if i != 2)
+    refused, accepted = stub_providers.received("email")
+    assert (refused["status"], refused["batch_size"]) == (400, 6)
+    assert (accepted["status"], accepted["batch_size"]) == (202, 5)
+    assert "not-an-address" not in accepted["to"]
