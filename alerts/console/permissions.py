@@ -47,6 +47,7 @@ class Capability(enum.StrEnum):
     ABORT = "abort"
     EXPORT = "export"  # download lists of people (CSV)
     MANAGE_STAFF = "manage_staff"
+    MANAGE_SETUP = "manage_setup"  # advisory templates and areas
 
 
 # The one table of who may do what.
@@ -59,6 +60,7 @@ CAPABILITIES: dict[Capability, frozenset[Role]] = {
     Capability.ABORT: frozenset({Role.AUTHOR, Role.APPROVER}),
     Capability.EXPORT: frozenset(Role),
     Capability.MANAGE_STAFF: frozenset({Role.ADMINISTRATOR}),
+    Capability.MANAGE_SETUP: frozenset({Role.ADMINISTRATOR}),
 }
 
 # Roles whose holders must pass a second factor before the console opens.

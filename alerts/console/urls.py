@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from alerts.console.views import alerts, audit, auth, board, history, situation, staff
+from alerts.console.views import alerts, audit, auth, board, history, setup, situation, staff
 
 app_name = "console"
 
@@ -29,6 +29,9 @@ urlpatterns = [
     path("alerts/<int:alert_id>/abort/", alerts.alert_abort, name="alert-abort"),
     path("alerts/<int:alert_id>/correct/", alerts.alert_correct, name="alert-correct"),
     path("audit/", audit.audit_list, name="audit"),
+    path("templates/", setup.template_list, name="templates"),
+    path("templates/<int:level>/<str:language>/", setup.template_edit, name="template-edit"),
+    path("areas/", setup.area_list, name="areas"),
     path("staff/", staff.staff_list, name="staff"),
     path("staff/<int:user_id>/", staff.staff_update, name="staff-update"),
 ]
