@@ -14,7 +14,8 @@ class Delivery(models.Model):
            ^                 |                             |
            |                 +--transient--> RETRY --------+ (claimed again once next_attempt_at is due)
            |                 +--permanent / attempts used up--> FAILED
-           |                 +--left SENDING by a dead worker (sweep)--> FAILED "outcome unknown"
+           |                 +--left SENDING by a dead worker (sweep): SMS looked up --> SENT or RETRY
+           |                 +--  ... email, or SMS the provider cannot be asked about --> FAILED "outcome unknown"
         QUEUED / RETRY --opted out, aborted--> SKIPPED
         SENT --callback undelivered/failed--> FAILED
 
@@ -24,13 +25,26 @@ class Delivery(models.Model):
     before the provider is called, so a task that runs twice finds nothing left to claim,
     and an aborted alert has nothing more claimed.
 
-    A delivery still SENDING after ``DELIVERY_SENDING_STALE_SECONDS`` belongs to a worker
-    that died between the claim and writing the provider's answer: the provider may or
-    may not have taken the message. The chosen rule is **never send it again**: the sweep
-    ends it FAILED with ``error_code="unknown"`` and reason "outcome unknown" (a missed
-    message is visible and staff can follow up; a second evacuation text is not
-    undoable). If the provider did take it, its status callback (``?ref=delivery:<id>``)
-    or the late answer of a slow worker still moves the row on to SENT/DELIVERED.
+    **Exactly once when an outcome is lost.** A delivery still SENDING after
+    ``DELIVERY_SENDING_STALE_SECONDS`` belongs to a worker that died between the claim and
+    writing the provider's answer; an attempt that ended in a timeout, an unreadable
+    answer or a dropped connection is just as unclear. Such a message is **never sent
+    blindly again**:
+
+    - SMS is *reconciled*: Twilio is asked for the messages to that number since the
+      delivery was created (``TwilioSMSChannel.messages_to``, ``GET Messages.json?To=``)
+      and one whose body matches the rendered text (links aside: they carry a signing
+      time) means it was sent: SENT with that SID. Only when Twilio does not have it is
+      it sent again. The stale SENDING case is settled by the sweep; the ambiguous
+      attempt stays RETRY with its error code and the next claim looks it up first.
+    - Email cannot be looked up (SendGrid has no per-message query here), so it ends
+      FAILED with ``error_code="unknown"``, reason "outcome unknown" (a missed email is
+      visible to staff; a second one cannot be taken back). An SMS whose provider
+      cannot be asked for ``3 x`` the stale time ends the same way.
+
+    If the provider did take a message ended "outcome unknown", its status callback
+    (``?ref=delivery:<id>``) or the late answer of a slow worker still moves the row on
+    to SENT/DELIVERED.
 
     ``enqueued_at`` is when a send task was last queued for the row; the sweep queues
     again only rows whose task is older than ``DELIVERY_REQUEUE_AFTER_SECONDS`` (a task

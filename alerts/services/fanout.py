@@ -61,6 +61,8 @@ class ChunkReport:
 @dataclass
 class SweepReport:
     outcome_unknown: int = 0
+    reconciled_sent: int = 0  # stale SMS found at the provider
+    reconciled_retry: int = 0  # stale SMS not at the provider: sent again
     skipped_aborted: int = 0
     requeued: int = 0
     fanouts_resumed: list[int] = field(default_factory=list)
@@ -270,10 +272,15 @@ def _write_back(rows: list[Delivery], results: list[SendResult | ChannelError], 
     sent: dict[int, str] = {}
     failed: dict[int, tuple[str, str]] = {}
     retry: dict[int, datetime.datetime] = {}
+    retry_codes: dict[int, str] = {}  # kept: an ambiguous code makes the next attempt look up first
+    retry_reasons: dict[int, str] = {}
     opted_out: list[Delivery] = []
     for row, result in zip(rows, results, strict=True):
         if isinstance(result, SendResult):
             sent[row.pk] = result.provider_message_id
+        elif row.channel == Delivery.Channel.EMAIL and result.code in ("timeout", "answer"):
+            # No way to ask SendGrid whether it took the batch: never send it twice.
+            failed[row.pk] = ("unknown", f"{_UNKNOWN} ({result.message})"[:300])
         elif result.permanent or row.attempts >= settings.DELIVERY_MAX_ATTEMPTS:
             code = (result.code or ("permanent" if result.permanent else "attempts"))[:16]
             reason = result.message if result.permanent else f"gave up after {row.attempts} attempts: {result.message}"
@@ -283,6 +290,8 @@ def _write_back(rows: list[Delivery], results: list[SendResult | ChannelError], 
             failed[row.pk] = (code, reason[:300])
         else:
             retry[row.pk] = now + datetime.timedelta(seconds=_backoff(row.attempts, result.retry_after))
+            retry_codes[row.pk] = (result.code or "transient")[:16]
+            retry_reasons[row.pk] = result.message[:300]
     if sent:
         report.sent += (
             Delivery.objects.filter(pk__in=list(sent))
@@ -312,6 +321,12 @@ def _write_back(rows: list[Delivery], results: list[SendResult | ChannelError], 
             retry,
             state=D.RETRY,
             enqueued_at=None,
+            error_code=Case(
+                *[When(pk=pk, then=Value(code)) for pk, code in retry_codes.items()], output_field=CharField()
+            ),
+            error_reason=Case(
+                *[When(pk=pk, then=Value(reason)) for pk, reason in retry_reasons.items()], output_field=CharField()
+            ),
             next_attempt_at=Case(
                 *[When(pk=pk, then=Value(at)) for pk, at in retry.items()], output_field=DateTimeField()
             ),
@@ -363,6 +378,7 @@ def send_delivery_chunk(alert_id: int, channel: str, delivery_ids: Sequence[int]
             to_send = [r for r in to_send if r.pk not in no_text]
         assert provider is not None
         if channel == Delivery.Channel.SMS:
+            to_send = _reconcile(renderer, provider, to_send, report) if _can_look_up(provider) else to_send
             messages = [renderer.render(row) for row in to_send]
             _write_back(to_send, _send_sms(provider, messages), report)
         else:
@@ -373,6 +389,123 @@ def send_delivery_chunk(alert_id: int, channel: str, delivery_ids: Sequence[int]
     return report
 
 
+# --- reconciling a lost outcome ----------------------------------------------------------
+
+#: Failures after which the message may or may not be at the provider (no answer in
+#: time, an unreadable answer, a connection dropped mid-request): never simply resent.
+AMBIGUOUS_CODES = frozenset({"timeout", "answer", "connection"})
+#: How far before a delivery was created a provider's clock may put its message.
+_CLOCK_SKEW = datetime.timedelta(minutes=2)
+_UNKNOWN = "outcome unknown: the provider may have taken it; not sent again"
+
+
+def _can_look_up(provider: Channel) -> bool:
+    return callable(getattr(provider, "messages_to", None))
+
+
+def _look_up(renderer: AlertRenderer, provider: Channel, row: Delivery) -> str | None:
+    """The provider's id of the SMS ``row`` would send, if the provider already has it.
+
+    Raises ChannelError when the provider cannot be asked.
+    """
+    pattern = renderer.sms_pattern(row)
+    since = row.created_at - _CLOCK_SKEW
+    for message in provider.messages_to(row.address, since):  # type: ignore[attr-defined]
+        if pattern.match(message.body):
+            return str(message.sid)
+    return None
+
+
+def _reconcile(renderer: AlertRenderer, provider: Channel, rows: list[Delivery], report: ChunkReport) -> list[Delivery]:
+    """Settle claimed SMS whose previous attempt ended ambiguously; return those to send.
+
+    Found at the provider: SENT, not sent again. Not found: sent now. The provider
+    cannot be asked: back to RETRY without sending.
+    """
+    to_send: list[Delivery] = []
+    found: dict[int, str] = {}
+    unasked: list[Delivery] = []
+    for row in rows:
+        if row.attempts <= 1 or row.error_code not in AMBIGUOUS_CODES:
+            to_send.append(row)
+            continue
+        try:
+            sid = _look_up(renderer, provider, row)
+        except ChannelError:
+            unasked.append(row)
+            continue
+        except LookupError:  # no text to compare with: cannot tell, so never resend
+            report.failed += _mark([row.pk], state=D.FAILED, error_code="unknown", error_reason=_UNKNOWN)
+            continue
+        if sid:
+            found[row.pk] = sid
+        else:
+            to_send.append(row)
+    if found:
+        rows_found = [r for r in rows if r.pk in found]
+        _write_back(rows_found, [SendResult(provider_message_id=found[r.pk]) for r in rows_found], report)
+    exhausted = [r.pk for r in unasked if r.attempts >= settings.DELIVERY_MAX_ATTEMPTS]
+    if exhausted:
+        report.failed += _mark(exhausted, state=D.FAILED, error_code="unknown", error_reason=_UNKNOWN)
+    unasked = [r for r in unasked if r.pk not in exhausted]
+    if unasked:
+        error = ChannelError("the provider could not be asked about an earlier attempt", permanent=False, code="lookup")
+        # keep the ambiguous code so the next attempt looks up again
+        now = timezone.now()
+        report.retry += _mark(
+            [r.pk for r in unasked],
+            state=D.RETRY,
+            enqueued_at=None,
+            error_reason=error.message,
+            next_attempt_at=now + datetime.timedelta(seconds=_backoff(max(r.attempts for r in unasked), None)),
+        )
+    return to_send
+
+
+def _settle_stale_sending(stale: datetime.datetime, now: datetime.datetime, report: SweepReport) -> None:
+    """Step 1 of the sweep: deliveries left SENDING by a worker that died."""
+    rows = list(
+        Delivery.objects.select_related("citizen")
+        .filter(state=D.SENDING, claimed_at__lt=stale)
+        .order_by("alert_id", "pk")[:500]
+    )
+    if not rows:
+        return
+    give_up_before = now - 3 * (now - stale)
+    sms_provider: Channel | None = None
+    renderers: dict[int, AlertRenderer] = {}
+    unknown: list[int] = []
+    for row in rows:
+        if row.channel == Delivery.Channel.SMS:
+            if sms_provider is None:
+                sms_provider = get_channel("sms")
+            if _can_look_up(sms_provider):
+                if row.alert_id not in renderers:
+                    renderers[row.alert_id] = AlertRenderer(Alert.objects.get(pk=row.alert_id))
+                try:
+                    sid = _look_up(renderers[row.alert_id], sms_provider, row)
+                except (ChannelError, LookupError):
+                    if row.claimed_at and row.claimed_at < give_up_before:
+                        unknown.append(row.pk)
+                    continue
+                if sid:
+                    report.reconciled_sent += _mark(
+                        [row.pk], state=D.SENT, provider_message_id=sid, sent_at=now, error_code="", error_reason=""
+                    )
+                else:
+                    report.reconciled_retry += _mark(
+                        [row.pk],
+                        state=D.RETRY,
+                        next_attempt_at=now,
+                        enqueued_at=None,
+                        error_code="stale",
+                        error_reason="the worker stopped before the provider took it; sent again",
+                    )
+                continue
+        unknown.append(row.pk)
+    report.outcome_unknown += _mark(unknown, state=D.FAILED, error_code="unknown", error_reason=_UNKNOWN)
+
+
 # --- the sweep -------------------------------------------------------------------------
 
 
@@ -380,7 +513,9 @@ def sweep_deliveries(now: datetime.datetime | None = None, *, requeue_limit: int
     """Finish what stalled; run by beat every ``DELIVERY_SWEEP_EVERY_SECONDS``.
 
     1. A delivery SENDING for longer than ``DELIVERY_SENDING_STALE_SECONDS`` was left by
-       a dead worker: it is never sent again, but ended FAILED "outcome unknown" (see
+       a dead worker. An SMS is looked up at the provider: found, it is SENT; not there,
+       it is due again (RETRY). An email, or an SMS the provider cannot be asked about
+       for ``3 x`` that long, ends FAILED "outcome unknown" and is never sent again (see
        ``Delivery``).
     2. QUEUED / RETRY deliveries of an aborted alert become SKIPPED "aborted".
     3. Deliveries of a sending alert that are QUEUED, or RETRY and due, whose send task
@@ -391,12 +526,7 @@ def sweep_deliveries(now: datetime.datetime | None = None, *, requeue_limit: int
     now = now or timezone.now()
     report = SweepReport()
     stale = now - datetime.timedelta(seconds=settings.DELIVERY_SENDING_STALE_SECONDS)
-    report.outcome_unknown = Delivery.objects.filter(state=D.SENDING, claimed_at__lt=stale).update(
-        state=D.FAILED,
-        error_code="unknown",
-        error_reason="outcome unknown: the worker stopped during the provider call; not sent again",
-        updated_at=now,
-    )
+    _settle_stale_sending(stale, now, report)
     report.skipped_aborted = Delivery.objects.filter(
         state__in=(D.QUEUED, D.RETRY), alert__state__in=(A.ABORTED, A.CANCELLED)
     ).update(state=D.SKIPPED, error_code="aborted", error_reason="aborted", updated_at=now)
@@ -436,9 +566,12 @@ def sweep_deliveries(now: datetime.datetime | None = None, *, requeue_limit: int
             report.alerts_finished.append(alert_id)
     open_rows = Delivery.objects.filter(alert_id=OuterRef("pk"), state__in=Delivery.OPEN_STATES)
     Alert.objects.filter(state=A.ABORTED, finished_at__isnull=True).exclude(Exists(open_rows)).update(finished_at=now)
-    if report.outcome_unknown or report.requeued or report.fanouts_resumed:
+    if report.outcome_unknown or report.requeued or report.fanouts_resumed or report.reconciled_sent:
         logger.warning(
-            "sweep: %d deliveries ended outcome unknown, %d queued again, fan-outs resumed %s",
+            "sweep: %d stale SMS found at the provider, %d not (sent again), %d ended outcome unknown, "
+            "%d queued again, fan-outs resumed %s",
+            report.reconciled_sent,
+            report.reconciled_retry,
             report.outcome_unknown,
             report.requeued,
             report.fanouts_resumed,

@@ -8,6 +8,7 @@ test alert starts with "TEST:" so that no one can take it for a live one.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -139,6 +140,19 @@ class AlertRenderer:
             unsubscribe_url=self._unsubscribe_url(delivery, personal),
         )
 
+    def sms_pattern(self, delivery: Delivery) -> re.Pattern[str]:
+        """A pattern matching the SMS ``delivery`` would send, whenever it was rendered.
+
+        Links carry a signing timestamp, so they match anything; the rest (the text,
+        the name, the TEST prefix) must be equal. Used to recognise, at the provider, a
+        message whose send outcome was lost.
+        """
+        language, compiled = self._compiled(delivery.language)
+        values = dict(self._language_values(language), **self.recipient_values(delivery))
+        values["checkin_link"] = values["unsubscribe_link"] = _WILDCARD
+        text = (TEST_PREFIX if self.alert.is_test else "") + compiled.sms.render(values)
+        return re.compile("".join(("^", ".*?".join(re.escape(part) for part in text.split(_WILDCARD)), "$")), re.S)
+
     def email_batches(self, deliveries: list[Delivery]) -> list[tuple[PersonalizedBatch, list[Delivery]]]:
         """Email deliveries grouped per language into provider batches.
 
@@ -177,6 +191,7 @@ class AlertRenderer:
 
 
 _PERSONAL = ("name", "checkin_link", "unsubscribe_link")
+_WILDCARD = "\x00"
 
 
 def _token(name: str) -> str:

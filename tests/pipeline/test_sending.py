@@ -179,25 +179,95 @@ def test_a_recipient_who_opts_out_after_the_fan_out_is_skipped(
     assert accepted(sending, "sms") == []
 
 
-def test_a_delivery_left_sending_is_never_sent_again(
-    sending, afghanistan, author, approver, settings, django_capture_on_commit_callbacks
-) -> None:
-    present(phone_only=True)
-    alert = approved(author, approver, [afghanistan], django_capture_on_commit_callbacks, execute=False)
-    with django_capture_on_commit_callbacks(execute=False):
+def fanned_out(author, approver, areas, callbacks, **fields) -> Alert:
+    """An approved alert whose deliveries exist, its send tasks not run."""
+    alert = approved(author, approver, areas, callbacks, execute=False, **fields)
+    with callbacks(execute=False):
         start_fan_out(alert.pk)
-    delivery = Delivery.objects.get(alert=alert)
+    return alert
+
+
+def left_sending(delivery: Delivery, settings) -> None:
+    """As a worker killed between claiming ``delivery`` and recording the answer leaves it."""
     long_ago = timezone.now() - datetime.timedelta(seconds=settings.DELIVERY_SENDING_STALE_SECONDS + 5)
     Delivery.objects.filter(pk=delivery.pk).update(state=D.SENDING, claimed_at=long_ago, attempts=1)
+
+
+def test_a_stale_sms_the_provider_took_is_recorded_sent_not_sent_again(
+    sending, afghanistan, author, approver, settings, django_capture_on_commit_callbacks
+) -> None:
+    from alerts.channels import get_channel
+    from alerts.services.messages import AlertRenderer
+
+    present(phone_only=True)
+    alert = fanned_out(author, approver, [afghanistan], django_capture_on_commit_callbacks)
+    delivery = Delivery.objects.select_related("citizen").get(alert=alert)
+    # The dead worker's request had reached the provider (a fresh rendering: new link signatures).
+    sid = get_channel("sms").send(AlertRenderer(alert).render(delivery)).provider_message_id
+    left_sending(delivery, settings)
     with django_capture_on_commit_callbacks(execute=True):
         report = sweep_deliveries()
-    assert report.outcome_unknown == 1 and report.requeued == 0
+    assert report.reconciled_sent == 1 and report.requeued == 0
+    delivery.refresh_from_db()
+    assert (delivery.state, delivery.provider_message_id) == (D.SENT, sid)
+    assert len(accepted(sending, "sms")) == 1
+    alert.refresh_from_db()
+    assert alert.state == Alert.State.SENT
+
+
+def test_a_stale_sms_the_provider_never_saw_is_sent_once(
+    sending, afghanistan, author, approver, settings, django_capture_on_commit_callbacks
+) -> None:
+    person = present(phone_only=True)
+    alert = fanned_out(author, approver, [afghanistan], django_capture_on_commit_callbacks)
+    delivery = Delivery.objects.get(alert=alert)
+    left_sending(delivery, settings)
+    with django_capture_on_commit_callbacks(execute=True):
+        report = sweep_deliveries()
+    assert report.reconciled_retry == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        sweep_deliveries()  # the retry is due at once: queued and sent
+    delivery.refresh_from_db()
+    assert delivery.state == D.SENT
+    assert accepted(sending, "sms") == [person.phone]
+
+
+def test_a_stale_email_ends_outcome_unknown_and_is_never_sent_again(
+    sending, afghanistan, author, approver, settings, django_capture_on_commit_callbacks
+) -> None:
+    present(email_only=True)
+    alert = fanned_out(author, approver, [afghanistan], django_capture_on_commit_callbacks)
+    delivery = Delivery.objects.get(alert=alert)
+    left_sending(delivery, settings)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert sweep_deliveries().outcome_unknown == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        sweep_deliveries()
     delivery.refresh_from_db()
     assert (delivery.state, delivery.error_code) == (D.FAILED, "unknown")
     assert "outcome unknown" in delivery.error_reason
-    assert accepted(sending, "sms") == []
+    assert sending.received() == []
     alert.refresh_from_db()
     assert alert.state == Alert.State.SENT  # every delivery final
+
+
+def test_an_sms_whose_answer_timed_out_is_looked_up_before_any_resend(
+    sending, afghanistan, author, approver, settings, django_capture_on_commit_callbacks
+) -> None:
+    settings.PROVIDER_TIMEOUT_SECONDS = 0.3
+    person = present(phone_only=True)
+    sending.configure(latency_ms=800)  # Twilio takes the message but answers too late
+    alert = approved(author, approver, [afghanistan], django_capture_on_commit_callbacks)
+    delivery = Delivery.objects.get(alert=alert)
+    assert (delivery.state, delivery.error_code) == (D.RETRY, "timeout")
+    sending.configure(latency_ms=0)
+    sending.state.wait_for(lambda state: len(accepted(sending, "sms")) == 1, 5)
+    Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
+    with django_capture_on_commit_callbacks(execute=True):
+        sweep_deliveries()
+    delivery.refresh_from_db()
+    assert delivery.state == D.SENT and delivery.provider_message_id.startswith("SM")
+    assert accepted(sending, "sms") == [person.phone]  # found at the provider, not sent twice
 
 
 def test_test_alerts_go_to_the_staff_list_marked_test(
