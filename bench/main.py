@@ -50,10 +50,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--n", type=int, default=10_000, help="citizens seeded and alerted (default 10,000)")
     p.add_argument("--latency-ms", type=float, default=100.0, help="stub latency of the second round (default 100)")
     p.add_argument("--naive-n", type=int, default=1_000, help="citizens the naive design sends to (default 1,000)")
-    p.add_argument("--naive-seconds", type=float, default=15.0, help="time limit of a naive run (default 15)")
+    p.add_argument("--naive-seconds", type=float, default=10.0, help="time limit of a naive run (default 10)")
     p.add_argument("--json-out", type=Path, help="append the JSON line of figures to this file")
     p.add_argument("--workers", type=int, default=4, help="Celery worker processes (prefork, default 4)")
-    p.add_argument("--ceiling-seconds", type=float, default=3.0, help="length of each ceiling loop (default 3)")
+    p.add_argument("--ceiling-seconds", type=float, default=2.5, help="length of each ceiling loop (default 2.5)")
     p.add_argument("--only-latency", action="store_true", help="skip the 0 ms round")
     p.add_argument("--no-naive", action="store_true", help="skip the naive design")
     p.add_argument("--profile", action="store_true", help="py-spy the workers and the stub in the last pipeline run")
@@ -448,7 +448,7 @@ class Bench:
             except subprocess.TimeoutExpired:
                 proc.kill()
             if out.exists():
-                self.results.setdefault("profiles", []).append(str(out.relative_to(ROOT)))
+                self.results.setdefault("profiles", []).append(str(out))
 
     # --- the whole run ------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
