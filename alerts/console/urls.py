@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from alerts.console.views import alerts, audit, auth, board, history, setup, situation, staff
+from alerts.console.views import alerts, audit, auth, board, history, inbox, setup, situation, staff
 
 app_name = "console"
 
@@ -28,6 +28,8 @@ urlpatterns = [
     path("alerts/<int:alert_id>/progress.json", alerts.alert_progress_json, name="alert-progress-json"),
     path("alerts/<int:alert_id>/abort/", alerts.alert_abort, name="alert-abort"),
     path("alerts/<int:alert_id>/correct/", alerts.alert_correct, name="alert-correct"),
+    path("messages/", inbox.inbox, name="inbox"),
+    path("messages/<int:message_id>/handled/", inbox.inbox_handled, name="inbox-handled"),
     path("audit/", audit.audit_list, name="audit"),
     path("templates/", setup.template_list, name="templates"),
     path("templates/<int:level>/<str:language>/", setup.template_edit, name="template-edit"),
