@@ -11,7 +11,8 @@ messages (plus ``burst``), however many workers send.
 A reservation further ahead than ``max_wait`` is not taken; ``acquire`` sleeps and asks
 again, so a crowd of waiting workers does not book the next minute. A caller that wakes
 up later than ``late_after`` past its slot (a busy event loop, a loaded machine) does not
-send on that stale slot, which would bunch it with the slots after it: it books a new one.
+send on that stale slot, which would bunch it with the slots after it: it books a new one
+(at most ``max_rebooks`` times, so that a starved machine still makes progress).
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ class RedisRateLimiter:
     url: str
     burst: int = 0  # extra messages allowed back to back (0: strictly evenly spaced)
     max_wait: float = 1.0  # seconds: the furthest ahead one reservation may be
-    late_after: float | None = None  # seconds past the slot that make it stale (default: one interval)
+    late_after: float | None = None  # seconds past the slot that make it stale (default: two intervals)
+    max_rebooks: int = 3  # then a late slot is used anyway: progress over precision
 
     def __post_init__(self) -> None:
         if self.rate <= 0:
@@ -77,7 +79,7 @@ class RedisRateLimiter:
         self._burst_us = self.burst * self._interval_us
         self._max_wait_us = int(self.max_wait * 1_000_000)
         if self.late_after is None:
-            self.late_after = min(0.05, max(0.005, 1.0 / self.rate))
+            self.late_after = min(0.1, max(0.02, 2.0 / self.rate))
 
     def try_reserve(self) -> tuple[bool, float]:
         """Reserve the next slot if it is within ``max_wait``.
@@ -88,32 +90,37 @@ class RedisRateLimiter:
         reserved, wait_us = self._script(keys=[self._key], args=[self._interval_us, self._burst_us, self._max_wait_us])
         return bool(reserved), int(wait_us) / 1_000_000
 
-    def _on_time(self, slot: float) -> bool:
-        return time.monotonic() - slot <= (self.late_after or 0.0)
+    def _use(self, slot: float, rebooks: int) -> bool:
+        """Whether to send on ``slot`` now: on time, or re-booked often enough already."""
+        return time.monotonic() - slot <= (self.late_after or 0.0) or rebooks >= self.max_rebooks
 
     def acquire(self) -> None:
         """Block until this caller may send one message."""
+        rebooks = 0
         while True:
             reserved, wait = self.try_reserve()
             if reserved:
                 slot = time.monotonic() + wait
                 if wait > 0:
                     time.sleep(wait)
-                if self._on_time(slot):
+                if self._use(slot, rebooks):
                     return
-                continue  # woke too late: that slot is gone, book another
+                rebooks += 1  # woke too late: that slot is gone, book another
+                continue
             time.sleep(max(0.001, min(wait - self.max_wait, self.max_wait)))
 
     async def acquire_async(self) -> None:
         """``acquire`` for asyncio code: waits without blocking the event loop."""
+        rebooks = 0
         while True:
             reserved, wait = self.try_reserve()
             if reserved:
                 slot = time.monotonic() + wait
                 if wait > 0:
                     await asyncio.sleep(wait)
-                if self._on_time(slot):
+                if self._use(slot, rebooks):
                     return
+                rebooks += 1
                 continue
             await asyncio.sleep(max(0.001, min(wait - self.max_wait, self.max_wait)))
 

@@ -28,7 +28,7 @@ def test_an_alert_to_thousands_arrives_once_per_address_per_channel(
     celery_workers.start("w1", env=env, beat=True)
     alert = approve_live(author, approver, [afghanistan])
     assert alert.audience_summary["addresses"] == {"sms": 2000, "email": 2000}
-    wait_until(lambda: finished(alert), timeout=90, what="the alert to be sent")
+    wait_until(lambda: finished(alert), timeout=150, what="the alert to be sent")
     sms, email = accepted_counts(provider_stub, "sms"), accepted_counts(provider_stub, "email")
     assert set(sms) == {p.phone for p in people} and set(sms.values()) == {1}
     assert set(email) == {p.email for p in people} and set(email.values()) == {1}

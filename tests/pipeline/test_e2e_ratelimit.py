@@ -36,7 +36,7 @@ def test_two_workers_never_exceed_the_shared_rate(celery_workers, provider_stub,
         alert.refresh_from_db()
         return alert.state == Alert.State.SENT and open_deliveries(alert) == 0
 
-    wait_until(settled, timeout=60, what="the alert to be sent")
+    wait_until(settled, timeout=120, what="the alert to be sent")
     requests = [r for r in provider_stub.received("sms") if r["status"] < 300]
     assert len(requests) == 320 and set(accepted_counts(provider_stub, "sms").values()) == {1}
     stamps = [r["started"] for r in requests]
