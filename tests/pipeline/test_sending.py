@@ -16,7 +16,7 @@ from registrations.models import Citizen
 from tests.factories import StaffTestRecipientFactory
 from tests.pipeline.conftest import accepted, make_alert, present
 
-pytestmark = [pytest.mark.django_db, pytest.mark.redis]
+pytestmark = pytest.mark.django_db  # the rate limiter is in-process without Redis
 D = Delivery.State
 
 
