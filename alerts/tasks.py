@@ -53,3 +53,11 @@ def start_due_alerts() -> int:
     from alerts.services.alerts import start_due_alerts as run
 
     return len(run())
+
+
+@shared_task
+def prune_webhook_events() -> int:
+    """Beat: forget processed provider-event keys older than a week; returns how many."""
+    from alerts.services.delivery_status import prune_webhook_events as run
+
+    return run()

@@ -20,7 +20,7 @@ PLACEHOLDERS: dict[str, str] = {
     "area": str(_("the area the alert is for")),
     "level": str(_("the advisory level number")),
     "level_name": str(_("the advisory level's words, e.g. Do not travel")),
-    "checkin_words": str(_("how to answer by SMS, e.g. Reply SAFE, HELP or LEFT")),
+    "checkin_words": str(_("how to answer by SMS, e.g. Reply SAFE, NEED or LEFT")),
     "checkin_link": str(_("the recipient's personal check-in link")),
     "unsubscribe_link": str(_("the recipient's link to stop these messages")),
 }

@@ -285,4 +285,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": DELIVERY_SWEEP_EVERY_SECONDS,
         "options": {"expires": DELIVERY_SWEEP_EVERY_SECONDS},
     },
+    # Replay protection keeps a week of event keys (SendGrid retries for 72 hours).
+    "alerts-prune-webhook-events": {
+        "task": "alerts.tasks.prune_webhook_events",
+        "schedule": 3600.0,
+        "options": {"expires": 3600.0},
+    },
 }
