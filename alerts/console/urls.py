@@ -16,6 +16,7 @@ urlpatterns = [
     path("two-factor/enrol/", auth.otp_enrol_view, name="otp-enrol"),
     path("areas/<int:area_id>/board/", board.board, name="board"),
     path("areas/<int:area_id>/board.csv", board.board_csv, name="board-csv"),
+    path("areas/<int:area_id>/follow-up/", board.follow_up, name="follow-up"),
     path("areas/<int:area_id>/level/", alerts.change_level, name="change-level"),
     path("alerts/", history.history, name="history"),
     path("alerts/new/", alerts.alert_new, name="alert-new"),

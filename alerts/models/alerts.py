@@ -103,6 +103,10 @@ class Alert(models.Model):
     center_region = models.CharField(_("region of the place"), max_length=8, blank=True)
     # The advisory level this alert announces, when a level change drafted it.
     advisory_level = models.PositiveSmallIntegerField(null=True, blank=True)
+    # A follow-up reaches only the audience who have not answered: no check-in at all, or
+    # none since ``unanswered_since`` when it is set.
+    only_unanswered = models.BooleanField(default=False)
+    unanswered_since = models.DateTimeField(null=True, blank=True)
     # Explicit approver choice for urgent live alerts: also reach unverified contacts.
     include_unverified = models.BooleanField(default=False)
     fallback_language = models.CharField(max_length=8, default="en")

@@ -7,7 +7,10 @@ The audience of a live alert is every citizen with a current presence
 - within ``radius_km`` of the alert's centre, for presences with coordinates; people in
   the centre's region (``center_region``) who gave no coordinates are included as a
   fallback and counted apart (``radius_fallback_citizens``), or
-- for an Update or Cancel, who was handed the alert it ``references``.
+- for an Update or Cancel, who was handed the alert it ``references``;
+
+and, for a follow-up (``only_unanswered``), only those of them who have not checked in
+(since ``unanswered_since`` when set).
 
 From them, an address is used when it is set, not opted out (never, whatever the alert)
 and verified, unless the approver chose ``include_unverified``. A test alert reaches
@@ -26,7 +29,7 @@ from django.db.models import Exists, FloatField, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import ASin, Cast, Cos, Least, Power, Radians, Sin, Sqrt
 from django.utils import timezone
 
-from alerts.models import Alert, Delivery, StaffTestRecipient
+from alerts.models import Alert, CheckIn, Delivery, StaffTestRecipient
 from registrations.models import Citizen, HouseholdMember, Presence
 
 EARTH_RADIUS_KM = 6371.0088
@@ -127,7 +130,13 @@ def audience_citizens(alert: Alert) -> QuerySet[Citizen]:
         add(Exists(handed))
     if conditions is None:
         return Citizen.objects.none()
-    return Citizen.objects.filter(conditions)
+    citizens = Citizen.objects.filter(conditions)
+    if alert.only_unanswered:
+        answers = CheckIn.objects.filter(citizen=OuterRef("pk"))
+        if alert.unanswered_since is not None:
+            answers = answers.filter(created_at__gte=alert.unanswered_since)
+        citizens = citizens.exclude(Exists(answers))
+    return citizens
 
 
 def _phone_ok(alert: Alert, include_unverified: bool) -> Q:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import csv
 import datetime
 
+from django.contrib import messages
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
 from alerts.console.audit import record_audit
 from alerts.console.permissions import Capability, can, console_view
@@ -23,7 +26,7 @@ from alerts.console.queries import (
     filter_by_status,
 )
 from alerts.levels import level_name
-from alerts.models import CheckIn
+from alerts.models import Area, CheckIn
 
 # Lists whose people have asked for help: the page and the export show how to reach them.
 CONTACT_LISTS = frozenset({CheckIn.Status.NEEDS_ASSISTANCE.value})
@@ -79,6 +82,8 @@ def board(request: HttpRequest, area_id: int) -> HttpResponse:
             "show_contacts": selected in CONTACT_LISTS,
             "can_export": can(request.user, Capability.EXPORT),
             "can_change_level": can(request.user, Capability.CHANGE_LEVEL),
+            "can_follow_up": can(request.user, Capability.COMPOSE) and tally.citizens_with(NO_ANSWER) > 0,
+            "no_answer_count": tally.people_with(NO_ANSWER),
         },
     )
 
@@ -156,3 +161,18 @@ def board_csv(request: HttpRequest, area_id: int) -> HttpResponse:
         {"list": selected, "rows": count, "since": since.isoformat() if since else None},
     )
     return response
+
+
+@require_POST
+@console_view(Capability.COMPOSE)
+def follow_up(request: HttpRequest, area_id: int) -> HttpResponse:
+    """Draft an alert to everyone in the area who has not answered (since the board's date)."""
+    from alerts.services.followups import draft_follow_up
+
+    area = get_object_or_404(Area, pk=area_id)
+    since = _since(request)
+    with transaction.atomic():
+        alert = draft_follow_up(area, by=request.user, since=since)
+        record_audit(request.user, "draft_follow_up", alert, None, {"area": area.pk, "since": since})
+    messages.success(request, _("A follow-up to the people who have not answered is drafted. Check it and submit it."))
+    return redirect("console:alert", alert_id=alert.pk)
