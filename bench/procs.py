@@ -106,9 +106,9 @@ def children(pid: int) -> list[int]:
 class MemorySampler:
     """Samples the RSS of named processes (and their children) every ``interval`` seconds.
 
-    ``peaks()`` gives, for the current phase, the highest RSS seen per role: ``stub``,
-    ``worker`` (the Celery parent), ``worker_child`` (the largest pool process),
-    ``bench`` (this process). ``mark(phase)`` starts a new phase.
+    ``peaks()`` gives, for the current phase, the highest RSS seen per role (``stub``,
+    ``worker``: the Celery parent, ``bench``: this process) and, as ``<role>_child``, of
+    the largest child of that role's process (a Celery or gunicorn worker). ``mark(phase)`` starts a new phase.
     """
 
     def __init__(self, interval: float = 0.25) -> None:
@@ -146,10 +146,10 @@ class MemorySampler:
         seen: dict[str, float] = {}
         for role, pid in roots.items():
             seen[role] = rss_mb(pid)
-            if role == "worker":
+            if role != "bench":
                 kids = children(pid)
                 if kids:
-                    seen["worker_child"] = max(rss_mb(k) for k in kids)
+                    seen[f"{role}_child"] = max(rss_mb(k) for k in kids)
         with self._lock:
             for role, value in seen.items():
                 if value > self._peaks.get(role, 0.0):

@@ -46,7 +46,11 @@ def summarise(path: Path, top: int = 25, match: str = "") -> str:
             inclusive[name] += count
         if names:
             self_time[names[-1]] += count
-    lines = [f"{path.name}: {total:,} samples, {100 * idle / total:.0f}% waiting (select/poll/sleep/recv)", ""]
+    lines = [
+        f"{path.name}: {total:,} samples (py-spy keeps busy samples only, unless recorded with --idle); "
+        f"{100 * idle / total:.0f}% in select/poll/sleep/recv",
+        "",
+    ]
     lines.append("inclusive (share of samples with the function anywhere on the stack):")
     shown = 0
     for name, count in inclusive.most_common():

@@ -85,13 +85,13 @@ def targets(line: dict[str, Any]) -> list[dict[str, Any]]:
 
 ROWS = [
     ("ceiling: bare twilio SDK, SMS/s", ("ceiling_sms", "sms_per_s")),
-    ("ceiling: SMS in flight (peak at stub)", ("ceiling_sms", "in_flight_peak")),
+    ("ceiling: SMS in flight (mean / peak)", ("ceiling_sms", "in_flight")),
     ("ceiling: bare sendgrid SDK, recipients/s", ("ceiling_email", "email_recipients_per_s")),
     ("pipeline: approval -> first message (s)", ("pipeline", "first_message_s")),
     ("pipeline: deliveries created/s (fan-out)", ("pipeline", "deliveries_created_per_s")),
     ("pipeline: SMS/s", ("pipeline", "sms_per_s")),
     ("pipeline: SMS % of ceiling", ("derived", "sms_pct_of_ceiling")),
-    ("pipeline: SMS in flight (peak at stub)", ("pipeline", "in_flight_peak")),
+    ("pipeline: SMS in flight (mean / peak)", ("pipeline", "in_flight")),
     ("pipeline: email recipients/s", ("pipeline", "email_recipients_per_s")),
     ("pipeline: email % of ceiling", ("derived", "email_pct_of_ceiling")),
     ("pipeline: email requests (recipients/request)", ("pipeline", "email_per_request")),
@@ -116,7 +116,13 @@ def table(line: dict[str, Any]) -> str:
     columns: dict[str, dict[str, Any]] = {}
     for label, rnd in rounds.items():
         view = dict(rnd, derived=derived(rnd))
-        p = dict(rnd.get("pipeline") or {})
+        for part in ("ceiling_sms", "pipeline"):
+            if rnd.get(part):
+                view[part] = dict(rnd[part])
+                view[part]["in_flight"] = (
+                    f"{_fmt(rnd[part].get('sms_in_flight_mean'))} / {rnd[part].get('in_flight_peak')}"
+                )
+        p = dict(view.get("pipeline") or {})
         p["handed_over"] = f"{p.get('sms', 0):,} SMS + {p.get('email_recipients', 0):,} email"
         if p.get("email_requests"):
             p["email_per_request"] = f"{p['email_requests']:,} ({p['email_recipients'] / p['email_requests']:,.0f})"
