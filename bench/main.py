@@ -341,6 +341,9 @@ class Bench:
             delivery_states=states,
             memory_peak_mb=memory,
         )
+        if alert.started_at:
+            # approval -> the fan-out task began: the approving transaction, the broker, a worker.
+            result["fanout_started_s"] = round(alert.started_at.timestamp() - t0, 3)
         if alert.started_at and alert.fanout_done_at:
             span = (alert.fanout_done_at - alert.started_at).total_seconds()
             result["fanout_s"] = round(span, 2)
@@ -374,6 +377,10 @@ class Bench:
             ("sms_per_s", sms, len(sms)),
             ("email_recipients_per_s", email, out["email_recipients"]),
         ):
+            if rows:
+                out[name.split("_per_s")[0].replace("_recipients", "") + "_last_s"] = round(
+                    max(r["received_at"] for r in rows) - t0, 2
+                )
             if len(rows) > 1:
                 span = max(r["received_at"] for r in rows) - min(r["received_at"] for r in rows)
                 out[name] = round(count / span, 1) if span > 0 else None
