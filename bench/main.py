@@ -23,6 +23,7 @@ import contextlib
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -60,6 +61,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out-dir", type=Path, default=ROOT / "bench" / "out", help="logs and profiles (default bench/out)")
     p.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432", help="PostgreSQL server (no database)")
     p.add_argument("--db-name", default="embassy_bench", help="database created and dropped by the run")
+    p.add_argument(
+        "--pg-work-mem",
+        default="64MB",
+        help="work_mem of the run's database (default 64MB; PostgreSQL's own default, 4MB, makes\n"
+        "the audience counts of approve_alert take minutes at 1,000,000: see docs/benchmarks.md)",
+    )
     p.add_argument("--redis", default="redis://127.0.0.1:6379", help="Redis server (no db number)")
     p.add_argument("--redis-db", type=int, default=12, help="Redis db flushed and used by the run (default 12)")
     p.add_argument("--timeout", type=float, help="seconds one pipeline run may take (default from --n)")
@@ -120,6 +127,9 @@ class Bench:
         with psycopg.connect(f"{self.args.pg}/postgres", autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             conn.execute(f'CREATE DATABASE "{name}"')
+            if not re.fullmatch(r"\d+(kB|MB|GB)", self.args.pg_work_mem):
+                raise ValueError("--pg-work-mem must look like 64MB")
+            conn.execute(f"ALTER DATABASE \"{name}\" SET work_mem = '{self.args.pg_work_mem}'")
 
     def drop_database(self) -> None:
         with contextlib.suppress(Exception), psycopg.connect(f"{self.args.pg}/postgres", autocommit=True) as conn:
@@ -309,7 +319,9 @@ class Bench:
         self.stub_reset(latency_ms)
         author, approver = self.staff()
         alert = self.new_alert(f"bench pipeline {latency_ms:g} ms")
+        began = time.perf_counter()
         submit_for_approval(alert, by=author)
+        submit_s = time.perf_counter() - began
         spies = self.start_profilers(latency_ms) if profile else []
         self.memory.mark()
         t0 = time.time()
@@ -336,6 +348,7 @@ class Bench:
         result.update(
             finished=finished,
             approve_call_s=round(approved_s, 3),
+            submit_call_s=round(submit_s, 3),
             alert_sent_s=round(t_done - t0, 2) if finished else None,
             deliveries=sum(states.values()),
             delivery_states=states,
@@ -477,10 +490,12 @@ class Bench:
         self.start_workers()
         latencies = [args.latency_ms] if args.only_latency or args.latency_ms == 0 else [0.0, args.latency_ms]
         rounds: dict[str, Any] = {}
+        self.results["rounds"] = rounds  # filled as it goes: a failed run still reports what it measured
         for index, latency in enumerate(latencies):
             label = f"{latency:g}ms"
             print(f"[bench] {label}: ceiling ...", flush=True)
             rnd: dict[str, Any] = {"latency_ms": latency}
+            rounds[label] = rnd
             self.stub_reset(latency)
             rnd["ceiling_sms"] = self.ceiling("sms")
             self.stub_reset(latency)
@@ -491,8 +506,6 @@ class Bench:
             if not args.no_naive and args.naive_n:
                 print(f"[bench] {label}: naive design, {args.naive_n} citizens ...", flush=True)
                 rnd["naive"] = self.naive(latency)
-            rounds[label] = rnd
-        self.results["rounds"] = rounds
         self.results["worker_peak_mb_since_start"] = round(hwm_mb(self.worker.pid), 1) if self.worker else None
         self.results["seconds"] = round(time.perf_counter() - began, 1)
         return self.results
@@ -540,6 +553,7 @@ def main(argv: list[str] | None = None) -> int:
         "naive_n": args.naive_n,
         "workers": args.workers,
         "latency_ms": args.latency_ms,
+        "pg_work_mem": args.pg_work_mem,
         "machine": machine(),
         **results,
     }

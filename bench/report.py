@@ -87,6 +87,7 @@ ROWS = [
     ("ceiling: bare twilio SDK, SMS/s", ("ceiling_sms", "sms_per_s")),
     ("ceiling: SMS in flight (mean / peak)", ("ceiling_sms", "in_flight")),
     ("ceiling: bare sendgrid SDK, recipients/s", ("ceiling_email", "email_recipients_per_s")),
+    ("pipeline: submit_for_approval() took (s)", ("pipeline", "submit_call_s")),
     ("pipeline: approve_alert() returned (s)", ("pipeline", "approve_call_s")),
     ("pipeline: approval -> fan-out task began (s)", ("pipeline", "fanout_started_s")),
     ("pipeline: approval -> first message (s)", ("pipeline", "first_message_s")),
