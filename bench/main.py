@@ -281,6 +281,10 @@ class Bench:
         User = get_user_model()  # noqa: N806
         author, _ = User.objects.get_or_create(username="bench-author", defaults={"is_staff": True})
         approver, _ = User.objects.get_or_create(username="bench-approver", defaults={"is_staff": True})
+        from alerts.console.permissions import Role, assign_role
+
+        assign_role(author, Role.AUTHOR)
+        assign_role(approver, Role.APPROVER)
         return author, approver
 
     def area(self) -> Any:

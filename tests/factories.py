@@ -24,11 +24,21 @@ class UserFactory(DjangoModelFactory):
 
     class Meta:
         model = get_user_model()
+        skip_postgeneration_save = True  # roles are group rows; the user itself is already saved
 
     username = factory.Sequence(lambda n: f"staff{n}")
     email = factory.LazyAttribute(lambda o: f"{o.username}@embassy.example")
     is_staff = True
     password = factory.django.Password(TEST_PASSWORD)
+
+    @factory.post_generation
+    def roles(self, create: bool, extracted: object, **kwargs: object) -> None:
+        """``UserFactory(roles=[Role.APPROVER])`` gives console roles."""
+        if create and extracted:
+            from alerts.console.permissions import assign_role
+
+            for role in extracted:  # type: ignore[attr-defined]
+                assign_role(self, role)
 
 
 class CitizenFactory(DjangoModelFactory):

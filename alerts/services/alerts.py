@@ -145,10 +145,12 @@ def approve_alert(
     addresses are never included). A live alert gets its ready cancellation drafted
     (``prepare_cancellation``). Raises AlertStateError, ApprovalError, AlertContentError.
     """
+    from alerts.console.permissions import Role, has_role
     from alerts.tasks import start_fan_out as start_fan_out_task
 
-    if not getattr(by, "is_staff", False) or not getattr(by, "is_active", False):
-        raise ApprovalError("Only active staff members can approve alerts.")
+    # Roles, not Django's is_staff flag, say who approves (the console's one table of rules).
+    if not getattr(by, "is_active", False) or not has_role(by, Role.APPROVER):
+        raise ApprovalError("Only an active staff member with the approver role can approve alerts.")
     if send_at is not None and timezone.is_naive(send_at):
         raise ApprovalError("The send time must carry a time zone.")
     with transaction.atomic():

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from alerts.console.permissions import Role
 from alerts.models import Alert, AlertText, Area
 from tests.factories import AlertFactory, AreaFactory, CitizenFactory, PresenceFactory, UserFactory
 
@@ -19,12 +20,14 @@ TEXT = {
 
 @pytest.fixture
 def author() -> Any:
-    return UserFactory(username="author")
+    # Authors here may also approve others' alerts (and their own test alerts), as a
+    # small embassy's duty officer does; the author-cannot-approve rule still holds.
+    return UserFactory(username="author", roles=[Role.AUTHOR, Role.APPROVER])
 
 
 @pytest.fixture
 def approver() -> Any:
-    return UserFactory(username="approver")
+    return UserFactory(username="approver", roles=[Role.APPROVER])
 
 
 @pytest.fixture

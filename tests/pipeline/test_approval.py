@@ -61,9 +61,11 @@ def test_author_cannot_approve_own_live_alert(submitted: Alert, author) -> None:
     assert submitted.state == S.AWAITING_APPROVAL and submitted.approved_by is None
 
 
-def test_non_staff_cannot_approve(submitted: Alert) -> None:
-    with pytest.raises(ApprovalError, match="staff"):
-        approve_alert(submitted, by=UserFactory(is_staff=False))
+def test_only_holders_of_the_approver_role_can_approve(submitted: Alert) -> None:
+    with pytest.raises(ApprovalError, match="approver role"):
+        approve_alert(submitted, by=UserFactory(is_staff=True))
+    submitted.refresh_from_db()
+    assert submitted.state == S.AWAITING_APPROVAL
 
 
 def test_a_second_staff_member_approves_and_the_fan_out_waits_for_commit(
