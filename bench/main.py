@@ -60,7 +60,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--profile", action="store_true", help="py-spy the workers and the stub in the last pipeline run")
     p.add_argument("--out-dir", type=Path, default=ROOT / "bench" / "out", help="logs and profiles (default bench/out)")
     p.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432", help="PostgreSQL server (no database)")
-    p.add_argument("--db-name", default="embassy_bench", help="database created and dropped by the run")
+    p.add_argument(
+        "--db-name", help="database created and dropped by the run (default embassy_bench_<pid>: runs never collide)"
+    )
     p.add_argument(
         "--pg-work-mem",
         default="64MB",
@@ -68,12 +70,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "the audience counts of approve_alert take minutes at 1,000,000: see docs/benchmarks.md)",
     )
     p.add_argument("--redis", default="redis://127.0.0.1:6379", help="Redis server (no db number)")
-    p.add_argument("--redis-db", type=int, default=12, help="Redis db flushed and used by the run (default 12)")
+    p.add_argument(
+        "--redis-db", type=int, default=12, help="Redis db (default 12); the run's keys carry a prefix of its own"
+    )
     p.add_argument("--timeout", type=float, help="seconds one pipeline run may take (default from --n)")
     args = p.parse_args(argv)
     if args.n < 1 or args.naive_n < 0 or args.workers < 1:
         p.error("--n and --workers must be positive, --naive-n not negative")
     args.naive_n = min(args.naive_n, args.n)
+    args.db_name = args.db_name or f"embassy_bench_{os.getpid()}"
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", args.db_name):
+        p.error("--db-name: lower-case letters, digits and _ only")
     if args.timeout is None:
         args.timeout = max(60.0, args.n / 100)  # 100 messages/s would be a failure already
     return args
@@ -84,6 +91,7 @@ class Bench:
         self.args = args
         self.dsn = f"{args.pg}/{args.db_name}"
         self.redis_url = f"{args.redis}/{args.redis_db}"
+        self.redis_prefix = f"bench{os.getpid()}:"
         self.procs: list[Proc] = []
         self.stub: Proc | None = None
         self.worker: Proc | None = None
@@ -97,7 +105,8 @@ class Bench:
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CELERY_"))}
         env.update(
-            DJANGO_SETTINGS_MODULE="embassy.settings.local",
+            DJANGO_SETTINGS_MODULE="bench.settings",
+            BENCH_REDIS_PREFIX=self.redis_prefix,
             DEBUG="false",
             SECRET_KEY="bench-only-key-" + "b" * 40,
             DATABASE_URL=self.dsn,
@@ -125,7 +134,8 @@ class Bench:
     def create_database(self) -> None:
         name = self.args.db_name
         with psycopg.connect(f"{self.args.pg}/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            # Never WITH (FORCE) here: a database in use belongs to another run; fail instead.
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
             conn.execute(f'CREATE DATABASE "{name}"')
             if not re.fullmatch(r"\d+(kB|MB|GB)", self.args.pg_work_mem):
                 raise ValueError("--pg-work-mem must look like 64MB")
@@ -136,10 +146,14 @@ class Bench:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.args.db_name}" WITH (FORCE)')
 
     def flush_redis(self) -> None:
+        """Delete this run's keys (its prefix), never anyone else's."""
         import redis
 
         with contextlib.suppress(Exception):
-            redis.Redis.from_url(self.redis_url, socket_timeout=5).flushdb()
+            client = redis.Redis.from_url(self.redis_url, socket_timeout=5)
+            keys = list(client.scan_iter(match=self.redis_prefix + "*", count=1000))
+            for start in range(0, len(keys), 1000):
+                client.delete(*keys[start : start + 1000])
 
     def setup_django(self) -> None:
         os.environ.update(self.env())

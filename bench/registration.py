@@ -1,6 +1,6 @@
 """Load test of citizen registration: ``python -m bench.registration``.
 
-Creates its own database (``--db-name``, dropped at the end), serves the site with
+Creates its own database (``--db-name``, default ``embassy_bench_reg_<pid>``, dropped at the end), serves the site with
 gunicorn (``--gunicorn-workers`` sync workers, PostgreSQL, per-client and per-address
 rate limits switched off with ``RATE_LIMITS_ENABLED=false``), and drives the
 registration form with Debian's ``wrk`` (``apt-get install wrk``) for ``--seconds``
@@ -8,7 +8,8 @@ seconds over ``--connections`` connections, each request a new citizen with a ph
 an email no other request uses (``bench/register.lua``). A registration is completed
 when the form answers with its redirect to the code page (HTTP 302); the database count
 of citizens is checked against that. Verification messages are queued to the run's own
-Redis db (not sent: the sending side is what ``bench/run`` measures) and flushed.
+Redis db under a key prefix of the run's own (not sent: the sending side is what
+``bench/run`` measures) and deleted at the end.
 
 Prints one table and one JSON line (also appended to ``--json-out``).
 """
@@ -52,9 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1, help="wrk threads (default 1: wrk is light)")
     p.add_argument("--gunicorn-workers", type=int, default=3)
     p.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432")
-    p.add_argument("--db-name", default="embassy_bench_registration")
+    p.add_argument("--db-name", help="database created and dropped (default embassy_bench_reg_<pid>)")
     p.add_argument("--redis", default="redis://127.0.0.1:6379")
-    p.add_argument("--redis-db", type=int, default=14)
+    p.add_argument("--redis-db", type=int, default=12, help="Redis db; the run's keys carry a prefix of its own")
     p.add_argument("--out-dir", type=Path, default=ROOT / "bench" / "out")
     p.add_argument("--json-out", type=Path)
     p.add_argument(
@@ -66,12 +67,15 @@ def main(argv: list[str] | None = None) -> int:
         print("wrk is not installed: apt-get install wrk", file=sys.stderr)
         return 2
     args.out_dir.mkdir(parents=True, exist_ok=True)
+    args.db_name = args.db_name or f"embassy_bench_reg_{os.getpid()}"
     dsn = f"{args.pg}/{args.db_name}"
+    prefix = f"benchreg{os.getpid()}:"
     redis_url = f"{args.redis}/{args.redis_db}"
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CELERY_"))}
     env.update(
-        DJANGO_SETTINGS_MODULE="embassy.settings.local",
+        DJANGO_SETTINGS_MODULE="bench.settings",
+        BENCH_REDIS_PREFIX=prefix,
         DEBUG="false",
         SECRET_KEY="bench-only-key-" + "r" * 40,
         ALLOWED_HOSTS="127.0.0.1,localhost",
@@ -89,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     status = 0
     try:
         with psycopg.connect(f"{args.pg}/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{args.db_name}" WITH (FORCE)')
+            conn.execute(f'DROP DATABASE IF EXISTS "{args.db_name}"')  # never FORCE: in use = another run's
             conn.execute(f'CREATE DATABASE "{args.db_name}"')
         migrate = subprocess.run(
             [PYTHON, "manage.py", "migrate", "--verbosity", "0"], cwd=ROOT, env=env, capture_output=True, timeout=300
@@ -174,7 +178,10 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.suppress(Exception):
             import redis
 
-            redis.Redis.from_url(redis_url, socket_timeout=5).flushdb()
+            client = redis.Redis.from_url(redis_url, socket_timeout=5)
+            keys = list(client.scan_iter(match=prefix + "*", count=1000))
+            for start in range(0, len(keys), 1000):
+                client.delete(*keys[start : start + 1000])
     result["cpus"] = os.cpu_count()
     if status == 0:
         print(

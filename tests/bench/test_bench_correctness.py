@@ -31,7 +31,7 @@ def _server(url: str, default_port: int) -> str:
 def test_every_seeded_address_gets_exactly_one_message(tmp_path: Path) -> None:
     pg = _server(os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/embassy"), 5432)
     redis = _server(os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9"), 6379)
-    db_name = f"embassy_bench_test_{os.getpid()}"
+    db_name = f"embassy_bench_test_{os.getpid()}"  # the run's own keys in Redis carry its own prefix
     argv = [sys.executable, "-m", "bench", "--n", "200", "--naive-n", "40", "--naive-seconds", "60"]
     argv += ["--latency-ms", "0", "--ceiling-seconds", "1", "--workers", "2", "--timeout", "120"]
     argv += ["--pg", pg, "--db-name", db_name, "--redis", redis, "--redis-db", "13", "--out-dir", str(tmp_path)]
