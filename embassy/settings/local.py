@@ -16,3 +16,6 @@ if not SECRET_KEY:  # noqa: F405
 
     SECRET_KEY = development_secret_key(BASE_DIR)  # noqa: F405
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+# Static files straight from the app folders (no collectstatic on a first run).
+WHITENOISE_AUTOREFRESH = True
+WHITENOISE_USE_FINDERS = True

@@ -53,3 +53,6 @@ SECRET_KEY = "test-only-key-not-secret-" + "x" * 40
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast; tests only
 PUBLIC_BASE_URL = "http://testserver"
+# Static files straight from the app folders (no collectstatic before a test run).
+WHITENOISE_AUTOREFRESH = True
+WHITENOISE_USE_FINDERS = True
