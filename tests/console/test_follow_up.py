@@ -12,7 +12,7 @@ from alerts.services.audience import audience_citizens
 from alerts.services.followups import draft_follow_up
 from tests.factories import AreaFactory, CheckInFactory, CitizenFactory, PresenceFactory
 
-pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import pytest
 from alerts.models import AuditEntry, InboundMessage
 from tests.factories import InboundMessageFactory
 
-pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
+pytestmark = pytest.mark.django_db
 
 
 def test_staff_see_open_messages_kept_for_them_and_not_keywords(author_client):

@@ -6,7 +6,7 @@ import pytest
 
 from alerts.models import AlertTemplate, Area, AuditEntry
 
-pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from django.test import override_settings
 from alerts.models import AlertTemplate, Area, CheckIn, LevelChange
 from registrations.models import Citizen, Presence
 
-pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
+pytestmark = pytest.mark.django_db
 
 
 @override_settings(DEBUG=True)

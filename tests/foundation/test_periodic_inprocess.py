@@ -11,7 +11,7 @@ from django.utils import timezone
 from alerts.models import Alert, WebhookEvent
 from tests.factories import AlertFactory, UserFactory
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_one_pass_starts_due_alerts_and_prunes_old_event_keys(settings):

@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from registrations.models import Citizen, Presence
 
-pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from registrations.models import Citizen
 from tests.fixtures.browser import save_screenshot
 from tests.registrations.conftest import last_code
 
-pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_a_citizen_registers_with_their_family_on_a_phone(live_server, phone_page):

@@ -10,7 +10,7 @@ import pytest
 from registrations.models import Citizen
 from tests.registrations.conftest import valid_form
 
-pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
+pytestmark = pytest.mark.django_db
 
 
 def test_the_code_goes_by_twilio_and_the_link_by_sendgrid_and_both_verify(client, register, stub_providers):

@@ -6,7 +6,7 @@ from django.test import override_settings
 from registrations.models import Citizen
 from tests.registrations.conftest import last_code, valid_form
 
-pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
+pytestmark = pytest.mark.django_db
 
 
 @override_settings(REGISTRATION_RATE_PER_CLIENT=(3, 3600))

@@ -8,7 +8,7 @@ from alerts.models import OutboxMessage
 from registrations.models import Citizen, HouseholdMember, Presence, Verification
 from tests.registrations.conftest import valid_form
 
-pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
+pytestmark = pytest.mark.django_db
 
 
 def test_the_form_renders_light_and_works_without_javascript(client):

@@ -9,7 +9,7 @@ from alerts.models import Delivery, OutboxMessage
 from registrations.models import Citizen, HouseholdMember, Presence
 from tests.registrations.conftest import last_code, last_link, valid_form
 
-pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
+pytestmark = pytest.mark.django_db
 
 PHONE = "+93701234567"
 EMAIL = "sara@example.org"

@@ -10,7 +10,7 @@ from alerts.models import OutboxMessage
 from registrations.models import Citizen, Verification
 from tests.registrations.conftest import last_code, last_link, valid_form
 
-pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
+pytestmark = pytest.mark.django_db
 
 PHONE = "+93701234567"
 EMAIL = "sara@example.org"
