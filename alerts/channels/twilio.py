@@ -2,16 +2,19 @@
 
 One request per message (Twilio has no batch send), many in flight at once: the API
 answers in 100-500 ms, so ``send_batch`` runs up to ``SMS_CONCURRENCY`` requests
-concurrently on the SDK's asyncio HTTP client (aiohttp), over one connection pool per
-batch. Twilio's error codes are mapped to permanent or transient ``ChannelError`` here.
+concurrently on the SDK's asyncio HTTP client (aiohttp), on one event loop thread per
+process whose connection pool outlives each batch. Twilio's error codes are mapped to
+permanent or transient ``ChannelError`` here.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextvars
 import email.utils
 import logging
+import os
 import threading
 import time
 from collections.abc import Coroutine, Sequence
@@ -140,27 +143,41 @@ def map_twilio_error(exc: TwilioRestException, response: Response | None = None)
     return ChannelError(f"twilio {code_text}: refused (HTTP {status})", permanent=True, code=code_text)
 
 
-def _run(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run ``coroutine`` to completion from synchronous code, even inside a running loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coroutine)
-    # Called from async code (an async view, a test): run on a loop of its own.
-    box: dict[str, Any] = {}
+class _SenderLoop:
+    """One event loop thread per process, where every SMS of this process is sent.
 
-    def target() -> None:
-        try:
-            box["result"] = asyncio.run(coroutine)
-        except BaseException as exc:  # handed back to the caller below
-            box["error"] = exc
+    Its HTTP sessions (one per account, API host, timeout and concurrency) live as long
+    as the process, so connections are kept alive from one batch and one task to the
+    next, and batches submitted one after another share one concurrency limit: the next
+    batch's requests start as soon as the previous batch's finish, without a gap.
+    """
 
-    thread = threading.Thread(target=target, name="twilio-send")
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    return box["result"]
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self._run, name="twilio-sender", daemon=True)
+        self.thread.start()
+        self.clients: dict[tuple[Any, ...], tuple[_PooledAsyncHttpClient, Any, asyncio.Semaphore]] = {}
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    def submit(self, coroutine: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+
+
+_sender_loop: _SenderLoop | None = None
+_sender_loop_lock = threading.Lock()
+
+
+def _loop() -> _SenderLoop:
+    """This process's sender loop, started on first use (and again in a forked child)."""
+    global _sender_loop
+    with _sender_loop_lock:
+        if _sender_loop is None or _sender_loop.pid != os.getpid() or not _sender_loop.thread.is_alive():
+            _sender_loop = _SenderLoop()
+        return _sender_loop
 
 
 @dataclass(frozen=True)
@@ -232,34 +249,55 @@ class TwilioSMSChannel(Channel):
         """
         if not messages:
             return []
-        return _run(self._send_all(list(messages), limiter))
+        return self.submit_batch(messages, limiter).result()
+
+    def submit_batch(
+        self, messages: Sequence[OutgoingMessage], limiter: RateLimiter | None = None
+    ) -> concurrent.futures.Future[list[SendResult | ChannelError]]:
+        """``send_batch`` without waiting: the future of its results.
+
+        The batch runs on this process's sender loop, where batches submitted before it
+        may still be in flight: together they never have more than ``concurrency``
+        requests in flight, and the connections stay open for the next batch.
+        """
+        loop = _loop()
+        if threading.current_thread() is loop.thread:
+            raise RuntimeError("submit_batch cannot wait on its own event loop")
+        return loop.submit(self._send_all(list(messages), limiter))
+
+    def _client(self) -> tuple[Any, asyncio.Semaphore]:
+        """The messages resource and the concurrency limit, made once per process (on the loop)."""
+        key = (self.account_sid, self.auth_token, self.base_url, self.timeout, self.concurrency)
+        clients = _loop().clients
+        if key not in clients:
+            http_client = _PooledAsyncHttpClient(timeout=self.timeout, connections=self.concurrency)
+            client = Client(self.account_sid, self.auth_token, http_client=http_client)
+            client.api.base_url = self.base_url  # the SDK's own seam for the API's host
+            resource = client.api.v2010.accounts(self.account_sid).messages
+            clients[key] = (http_client, resource, asyncio.Semaphore(self.concurrency))
+        _http, resource, semaphore = clients[key]
+        return resource, semaphore
 
     async def _send_all(
         self, messages: list[OutgoingMessage], limiter: RateLimiter | None
     ) -> list[SendResult | ChannelError]:
-        results: list[SendResult | ChannelError | None] = [None] * len(messages)
-        workers = min(self.concurrency, len(messages))
-        http_client = _PooledAsyncHttpClient(timeout=self.timeout, connections=workers)
-        client = Client(self.account_sid, self.auth_token, http_client=http_client)
-        client.api.base_url = self.base_url  # the SDK's own seam for the API's host
-        resource = client.api.v2010.accounts(self.account_sid).messages
-        pending = iter(enumerate(messages))
+        resource, semaphore = self._client()
         acquire_async = getattr(limiter, "acquire_async", None)
 
-        async def worker() -> None:
-            for index, message in pending:  # one shared iterator: each message is taken once
+        async def one(message: OutgoingMessage) -> SendResult | ChannelError:
+            async with semaphore:  # shared with every batch in flight in this process
                 if limiter is not None:
                     if acquire_async is not None:
                         await acquire_async()
                     else:
                         await asyncio.to_thread(limiter.acquire)
-                results[index] = await self._send_one(resource, message)
+                return await self._send_one(resource, message)
 
-        try:
-            await asyncio.gather(*(worker() for _ in range(workers)))
-        finally:
-            await http_client.close()
-        return [r if r is not None else ChannelError("not sent", permanent=False) for r in results]
+        results = await asyncio.gather(*(one(m) for m in messages), return_exceptions=True)
+        return [
+            r if isinstance(r, (SendResult, ChannelError)) else ChannelError("not sent", permanent=False)
+            for r in results
+        ]
 
     async def _send_one(self, resource: Any, message: OutgoingMessage) -> SendResult | ChannelError:
         if not message.to:

@@ -167,14 +167,21 @@ def _test_recipients() -> QuerySet[StaffTestRecipient]:
     return StaffTestRecipient.objects.filter(active=True)
 
 
-def iter_audience(alert: Alert, *, after: int = 0, chunk_size: int = 1000) -> Iterator[list[Recipient]]:
+def iter_audience(
+    alert: Alert, *, after: int = 0, chunk_size: int = 1000, first_chunk_size: int | None = None
+) -> Iterator[list[Recipient]]:
     """Yield the audience in chunks ordered by key, starting after ``after`` (keyset paging).
 
-    Each chunk is read by one query (``key > last ORDER BY key LIMIT chunk_size``), so a
-    fan-out can stop and resume from the last key it finished.
+    Each chunk is read by one query (``key > last ORDER BY key LIMIT size``), so a
+    fan-out can stop and resume from the last key it finished. With
+    ``first_chunk_size`` the chunks start that small and double up to ``chunk_size``:
+    the first messages leave early, the rest go in big chunks.
     """
     last = after
+    largest = chunk_size
+    next_size = min(first_chunk_size or largest, largest)
     while True:
+        chunk_size, next_size = next_size, min(next_size * 2, largest)
         if alert.is_test:
             rows = list(
                 _test_recipients()

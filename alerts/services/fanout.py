@@ -18,6 +18,8 @@ written back in bulk, each UPDATE conditional on the row still being SENDING.
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import datetime
 import logging
 import random
@@ -25,7 +27,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Case, CharField, DateTimeField, Exists, F, OuterRef, Q, Value, When
 from django.utils import timezone
 
@@ -76,14 +78,20 @@ def _task_size(channel: str) -> int:
     return settings.SMS_TASK_CHUNK if channel == Delivery.Channel.SMS else settings.EMAIL_BATCH_SIZE
 
 
+def send_queue(channel: str) -> str:
+    """The queue of ``channel``'s send tasks (``ALERT_SEND_QUEUES``): email never waits behind SMS."""
+    return settings.ALERT_SEND_QUEUES[channel]
+
+
 def queue_send_tasks(alert_id: int, channel: str, delivery_ids: Sequence[int]) -> int:
     """Queue send tasks for ``delivery_ids`` after commit, in task-sized chunks; returns how many."""
     from alerts.tasks import send_delivery_chunk as send_task
 
     size = _task_size(channel)
+    queue = send_queue(channel)
     chunks = [list(delivery_ids[i : i + size]) for i in range(0, len(delivery_ids), size)]
     for chunk in chunks:
-        transaction.on_commit(lambda chunk=chunk: send_task.delay(alert_id, channel, chunk))
+        transaction.on_commit(lambda chunk=chunk: send_task.apply_async((alert_id, channel, chunk), queue=queue))
     return len(chunks)
 
 
@@ -108,6 +116,11 @@ class _Stopped(Exception):
     """The alert left SENDING (aborted) while a chunk was being written."""
 
 
+#: The fan-out's first chunk of citizens: small, so the first messages leave at once;
+#: the next chunks double up to ``ALERT_FANOUT_CHUNK``.
+FIRST_CHUNK = 1000
+
+
 def start_fan_out(alert_id: int) -> FanOutReport:
     """Create and queue the deliveries of an approved alert that is due.
 
@@ -123,7 +136,17 @@ def start_fan_out(alert_id: int) -> FanOutReport:
     report.started = True
     alert = Alert.objects.get(pk=alert_id)
     channels = alert.channels
-    for chunk in iter_audience(alert, after=alert.fanout_cursor, chunk_size=settings.ALERT_FANOUT_CHUNK):
+    # Email tasks are one SendGrid request each: group them by the language the text is
+    # in (the recipient's, else the fallback), so a task carries up to 1,000 of one text.
+    texts = set(alert.texts.values_list("language", flat=True))
+
+    def text_language(language: str) -> str:
+        return language if language in texts else alert.fallback_language
+
+    chunks = iter_audience(
+        alert, after=alert.fanout_cursor, chunk_size=settings.ALERT_FANOUT_CHUNK, first_chunk_size=FIRST_CHUNK
+    )
+    for chunk in chunks:
         rows: list[Delivery] = []
         addresses: dict[str, list[str]] = {ch: [] for ch in channels}
         for person in chunk:
@@ -141,7 +164,7 @@ def start_fan_out(alert_id: int) -> FanOutReport:
                     addresses[ch].append(address)
         try:
             with transaction.atomic():
-                Delivery.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
+                Delivery.objects.bulk_create(rows, ignore_conflicts=True, batch_size=5000)
                 now = timezone.now()
                 kept = Alert.objects.filter(pk=alert_id, state=A.SENDING).update(
                     fanout_cursor=chunk[-1].key, fanout_heartbeat_at=now
@@ -153,20 +176,16 @@ def start_fan_out(alert_id: int) -> FanOutReport:
                         continue
                     # Rows never queued: this chunk's new ones, or those a killed fan-out
                     # inserted without queueing. Lost tasks are the sweep's business.
-                    ids = list(
-                        Delivery.objects.filter(
-                            alert_id=alert_id,
-                            channel=ch,
-                            address__in=chunk_addresses,
-                            state=D.QUEUED,
-                            enqueued_at__isnull=True,
-                        )
-                        .order_by("pk")
-                        .values_list("pk", flat=True)
-                    )
-                    Delivery.objects.filter(pk__in=ids).update(enqueued_at=now)
-                    report.queued += len(ids)
-                    report.queued_tasks += queue_send_tasks(alert_id, ch, ids)
+                    marked = _mark_enqueued(alert_id, ch, chunk_addresses, now)
+                    report.queued += len(marked)
+                    if ch == Delivery.Channel.EMAIL:
+                        groups: dict[str, list[int]] = {}
+                        for pk, language in marked:
+                            groups.setdefault(text_language(language), []).append(pk)
+                    else:
+                        groups = {"": [pk for pk, _language in marked]}
+                    for ids in groups.values():
+                        report.queued_tasks += queue_send_tasks(alert_id, ch, ids)
         except _Stopped:
             logger.info("fan-out of alert %s stopped: the alert is no longer sending", alert_id)
             return report
@@ -184,6 +203,31 @@ def start_fan_out(alert_id: int) -> FanOutReport:
     )
     finish_alert_if_done(alert_id)
     return report
+
+
+def _mark_enqueued(alert_id: int, channel: str, addresses: list[str], now: datetime.datetime) -> list[tuple[int, str]]:
+    """Stamp ``enqueued_at`` on the not yet queued deliveries to ``addresses``; their (id, language).
+
+    One ``UPDATE ... RETURNING`` on PostgreSQL; a SELECT and an UPDATE elsewhere.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE alerts_delivery SET enqueued_at = %s"
+                " WHERE alert_id = %s AND channel = %s AND address = ANY(%s)"
+                " AND state = %s AND enqueued_at IS NULL RETURNING id, language",
+                [now, alert_id, channel, addresses, D.QUEUED],
+            )
+            return sorted(cursor.fetchall())
+    rows = list(
+        Delivery.objects.filter(
+            alert_id=alert_id, channel=channel, address__in=addresses, state=D.QUEUED, enqueued_at__isnull=True
+        )
+        .order_by("pk")
+        .values_list("pk", "language")
+    )
+    Delivery.objects.filter(pk__in=[pk for pk, _language in rows]).update(enqueued_at=now)
+    return rows
 
 
 def finish_alert_if_done(alert_id: int) -> bool:
@@ -237,13 +281,22 @@ def _opted_out(delivery: Delivery) -> bool:
     return citizen.email_opted_out_at is not None
 
 
-def _send_sms(channel: Channel, messages: list[OutgoingMessage]) -> list[SendResult | ChannelError]:
-    """Hand SMS to the provider, one request each, under the shared per-sender rate limit."""
-    if not messages:
-        return []
+def _submit_sms(
+    channel: Channel, messages: list[OutgoingMessage]
+) -> concurrent.futures.Future[list[SendResult | ChannelError]]:
+    """Hand SMS to the provider, one request each, under the shared per-sender rate limit.
+
+    Returns at once with the future of the results when the channel sends in the
+    background (Twilio's sender loop), else once they are sent.
+    """
     from alerts.ratelimit import sms_rate_limiter
 
-    return list(channel.send_batch(messages, limiter=sms_rate_limiter()))
+    submit = getattr(channel, "submit_batch", None)
+    if messages and submit is not None:
+        return submit(messages, limiter=sms_rate_limiter())  # type: ignore[no-any-return]
+    done: concurrent.futures.Future[list[SendResult | ChannelError]] = concurrent.futures.Future()
+    done.set_result(list(channel.send_batch(messages, limiter=sms_rate_limiter())) if messages else [])
+    return done
 
 
 def _backoff(attempts: int, retry_after: float | None) -> float:
@@ -341,11 +394,18 @@ def _write_back(rows: list[Delivery], results: list[SendResult | ChannelError], 
                 opt_out_email(row.address, source="provider")
 
 
+#: SMS rounds a send task keeps at the provider: the next round is claimed and rendered
+#: while the previous one is in flight, so the provider never waits for our database.
+SMS_ROUNDS_IN_FLIGHT = 2
+
+
 def send_delivery_chunk(alert_id: int, channel: str, delivery_ids: Sequence[int]) -> ChunkReport:
     """Send the deliveries ``delivery_ids`` of one alert on one channel, exactly once each.
 
     Claims in rounds (``SMS_CLAIM_SIZE`` SMS, or one email batch), so an abort stops
-    the rest within one round. Opted-out recipients (since the fan-out) are SKIPPED.
+    the rest within a round or two: every message handed to the provider was claimed
+    first, and at most ``SMS_ROUNDS_IN_FLIGHT`` SMS rounds are claimed ahead of their
+    outcomes. Opted-out recipients (since the fan-out) are SKIPPED.
     Transient failures become RETRY with backoff and jitter (the sweep queues them
     again when due), permanent ones FAILED with the reason. Returns the counts.
     """
@@ -354,39 +414,61 @@ def send_delivery_chunk(alert_id: int, channel: str, delivery_ids: Sequence[int]
     renderer: AlertRenderer | None = None
     provider: Channel | None = None
     ids = list(delivery_ids)
-    while True:
-        rows = _claim(alert_id, channel, ids, round_size)
-        if not rows:
-            break
-        report.claimed += len(rows)
-        claimed_ids = {r.pk for r in rows}
-        ids = [i for i in ids if i not in claimed_ids]
-        if renderer is None:
-            renderer = AlertRenderer(Alert.objects.get(pk=alert_id))
-            provider = get_channel(channel)
-        skip = [r for r in rows if _opted_out(r) or (r.citizen_id is None and not renderer.alert.is_test)]
-        if skip:
-            opted = [r.pk for r in skip if r.citizen_id is not None]
-            gone = [r.pk for r in skip if r.citizen_id is None]
-            report.skipped += _mark(opted, state=D.SKIPPED, error_code="opted-out", error_reason="opted out")
-            report.skipped += _mark(gone, state=D.SKIPPED, error_code="removed", error_reason="citizen removed")
-        to_send = [r for r in rows if r not in skip]
-        no_text = [r.pk for r in to_send if not renderer.has_text(r.language)]
-        if no_text:
-            reason = f"no text in the recipient's language nor in {renderer.alert.fallback_language}"
-            report.failed += _mark(no_text, state=D.FAILED, error_code="no-text", error_reason=reason)
-            to_send = [r for r in to_send if r.pk not in no_text]
-        assert provider is not None
-        if channel == Delivery.Channel.SMS:
-            to_send = _reconcile(renderer, provider, to_send, report) if _can_look_up(provider) else to_send
-            messages = [renderer.render(row) for row in to_send]
-            _write_back(to_send, _send_sms(provider, messages), report)
-        else:
-            for batch, members in renderer.email_batches(to_send):
-                _write_back(members, list(provider.send_personalized(batch)), report)
+    in_flight: collections.deque[tuple[list[Delivery], concurrent.futures.Future[list[SendResult | ChannelError]]]]
+    in_flight = collections.deque()
+    try:
+        while True:
+            rows = _claim(alert_id, channel, ids, round_size)
+            if rows:
+                report.claimed += len(rows)
+                claimed_ids = {r.pk for r in rows}
+                ids = [i for i in ids if i not in claimed_ids]
+                if renderer is None:
+                    renderer = AlertRenderer(Alert.objects.get(pk=alert_id))
+                    provider = get_channel(channel)
+                assert provider is not None
+                to_send = _settle_unsendable(renderer, rows, report)
+                if channel == Delivery.Channel.SMS:
+                    to_send = _reconcile(renderer, provider, to_send, report) if _can_look_up(provider) else to_send
+                    messages = [renderer.render(row) for row in to_send]
+                    in_flight.append((to_send, _submit_sms(provider, messages)))
+                else:
+                    for batch, members in renderer.email_batches(to_send):
+                        _write_back(members, list(provider.send_personalized(batch)), report)
+            while in_flight and (not rows or len(in_flight) >= SMS_ROUNDS_IN_FLIGHT):
+                sent_rows, future = in_flight.popleft()
+                _write_back(sent_rows, future.result(), report)
+            if not rows:
+                break
+    finally:
+        # Leaving early (an error): still record what the provider answered, if we can.
+        while in_flight:
+            sent_rows, future = in_flight.popleft()
+            try:
+                _write_back(sent_rows, future.result(), report)
+            except Exception:  # the sweep settles rows left SENDING
+                logger.exception("could not record the outcome of %d SMS", len(sent_rows))
     if report.claimed:
         finish_alert_if_done(alert_id)
     return report
+
+
+def _settle_unsendable(renderer: AlertRenderer, rows: list[Delivery], report: ChunkReport) -> list[Delivery]:
+    """SKIP the opted-out and removed, FAIL those with no text; return the rest, to send."""
+    skip = [r for r in rows if _opted_out(r) or (r.citizen_id is None and not renderer.alert.is_test)]
+    if skip:
+        opted = [r.pk for r in skip if r.citizen_id is not None]
+        gone = [r.pk for r in skip if r.citizen_id is None]
+        report.skipped += _mark(opted, state=D.SKIPPED, error_code="opted-out", error_reason="opted out")
+        report.skipped += _mark(gone, state=D.SKIPPED, error_code="removed", error_reason="citizen removed")
+    skipped = {r.pk for r in skip}
+    to_send = [r for r in rows if r.pk not in skipped]
+    no_text = [r.pk for r in to_send if not renderer.has_text(r.language)]
+    if no_text:
+        reason = f"no text in the recipient's language nor in {renderer.alert.fallback_language}"
+        report.failed += _mark(no_text, state=D.FAILED, error_code="no-text", error_reason=reason)
+        to_send = [r for r in to_send if r.pk not in no_text]
+    return to_send
 
 
 # --- reconciling a lost outcome ----------------------------------------------------------

@@ -159,6 +159,25 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 
+
+def task_queues(default: str, send_queues: dict[str, str]) -> list[object]:
+    """The queues a worker started without ``-Q`` consumes: the default and one per channel.
+
+    Each queue has its own direct exchange and routing key (what Celery makes for a
+    queue it meets by name), so a task sent to one never lands in another.
+    """
+    from kombu import Exchange, Queue
+
+    return [Queue(name, Exchange(name), routing_key=name) for name in (default, *send_queues.values())]
+
+
+# Alert send tasks go to one queue per channel, so email never waits behind SMS in one
+# FIFO. ``celery -A embassy worker`` consumes all three (round robin); ``-Q send-email``
+# dedicates a worker to one.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+ALERT_SEND_QUEUES = {"sms": "send-sms", "email": "send-email"}
+CELERY_TASK_QUEUES = task_queues(CELERY_TASK_DEFAULT_QUEUE, ALERT_SEND_QUEUES)
+
 # --- Channels (providers) ------------------------------------------------------------
 # Which implementation carries each channel: "outbox" keeps messages on the development
 # outbox page; "twilio" and "sendgrid" reach the providers through their SDKs.
@@ -255,8 +274,8 @@ CHECK_IN_LINK_MAX_AGE_SECONDS = env_int("CHECK_IN_LINK_MAX_AGE_SECONDS", 30 * 24
 
 # --- Alert pipeline (fan-out, retries, sweep) -------------------------------------------
 # Citizens read per fan-out chunk (keyset order), and deliveries per send task.
-ALERT_FANOUT_CHUNK = env_int("ALERT_FANOUT_CHUNK", 1000, minimum=1)
-SMS_TASK_CHUNK = env_int("SMS_TASK_CHUNK", 200, minimum=1)
+ALERT_FANOUT_CHUNK = env_int("ALERT_FANOUT_CHUNK", 5000, minimum=1)
+SMS_TASK_CHUNK = env_int("SMS_TASK_CHUNK", 500, minimum=1)
 # SMS claimed per round inside a send task: an abort stops the rest within one round.
 SMS_CLAIM_SIZE = env_int("SMS_CLAIM_SIZE", 50, minimum=1)
 # Emails per provider request (SendGrid takes at most 1,000 personalizations).

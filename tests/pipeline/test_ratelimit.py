@@ -53,3 +53,31 @@ def test_a_slot_too_far_ahead_is_not_booked() -> None:
     assert reserved and 0.4 < wait <= 0.5
     reserved, wait = limiter.try_reserve()
     assert not reserved and wait > 0.6
+
+
+def test_coroutines_asking_together_share_one_round_trip_and_the_rate() -> None:
+    import asyncio
+
+    limiter = RedisRateLimiter(name=f"test:{uuid.uuid4().hex}", rate=40, url=settings.REDIS_URL)
+    calls: list[int] = []
+    reserve_many = limiter.try_reserve_many
+
+    def counting(count: int) -> list[tuple[bool, float]]:
+        calls.append(count)
+        return reserve_many(count)
+
+    limiter.try_reserve_many = counting  # type: ignore[method-assign]
+    stamps: list[float] = []
+
+    async def one() -> None:
+        await limiter.acquire_async()
+        stamps.append(time.monotonic())
+
+    async def crowd() -> None:
+        await asyncio.gather(*(one() for _ in range(60)))
+
+    asyncio.run(crowd())
+    assert len(stamps) == 60
+    assert calls[0] > 1  # the first turn of the loop booked many slots at once
+    assert most_in_any_second(stamps) <= 40 + 2
+    assert max(stamps) - min(stamps) >= (60 - 41) / 40
