@@ -14,13 +14,10 @@ class OutboxChannel(Channel):
     def __init__(self, kind: str) -> None:
         self.kind = kind
 
-    def send(self, message: OutgoingMessage) -> SendResult:
+    def _row(self, message: OutgoingMessage):  # type: ignore[no-untyped-def]
         from alerts.models import OutboxMessage
 
-        if not message.to:
-            raise ChannelError("no address", permanent=True, code="no-address")
-        provider_id = ("SM" if self.kind == "sms" else "EM") + uuid.uuid4().hex
-        OutboxMessage.objects.create(
+        return OutboxMessage(
             channel=self.kind,
             to=message.to,
             subject=message.subject,
@@ -28,9 +25,15 @@ class OutboxChannel(Channel):
             html_body=message.html_body,
             headers=message.all_headers(),
             reference=message.reference,
-            provider_message_id=provider_id,
+            provider_message_id=("SM" if self.kind == "sms" else "EM") + uuid.uuid4().hex,
         )
-        return SendResult(provider_message_id=provider_id)
+
+    def send(self, message: OutgoingMessage) -> SendResult:
+        if not message.to:
+            raise ChannelError("no address", permanent=True, code="no-address")
+        row = self._row(message)
+        row.save()
+        return SendResult(provider_message_id=row.provider_message_id)
 
     def send_batch(
         self, messages: Sequence[OutgoingMessage], limiter: RateLimiter | None = None
@@ -38,18 +41,14 @@ class OutboxChannel(Channel):
         # Nothing leaves the machine, so ``limiter`` has nothing to pace.
         from alerts.models import OutboxMessage
 
-        rows = [
-            OutboxMessage(
-                channel=self.kind,
-                to=m.to,
-                subject=m.subject,
-                body=m.body,
-                html_body=m.html_body,
-                headers=m.all_headers(),
-                reference=m.reference,
-                provider_message_id=("SM" if self.kind == "sms" else "EM") + uuid.uuid4().hex,
-            )
-            for m in messages
-        ]
+        results: list[SendResult | ChannelError] = []
+        rows = []
+        for message in messages:
+            if not message.to:
+                results.append(ChannelError("no address", permanent=True, code="no-address"))
+                continue
+            row = self._row(message)
+            rows.append(row)
+            results.append(SendResult(provider_message_id=row.provider_message_id))
         OutboxMessage.objects.bulk_create(rows)
-        return [SendResult(provider_message_id=row.provider_message_id) for row in rows]
+        return results
