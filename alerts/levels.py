@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.utils.translation import gettext
 
 
 def level_choices() -> list[tuple[int, str]]:
-    return sorted((int(number), str(name)) for number, name in settings.ADVISORY_LEVELS.items())
+    """(number, words) in the active language, lowest level first."""
+    return sorted((int(number), gettext(str(name))) for number, name in settings.ADVISORY_LEVELS.items())
 
 
 def level_name(level: int | None) -> str:
+    """The level's words in the active language (a reworded scale without a translation
+    shows as configured)."""
     if level is None:
         return ""
-    return str(settings.ADVISORY_LEVELS.get(level, level))
+    return gettext(str(settings.ADVISORY_LEVELS.get(level, level)))
 
 
 def highest_level() -> int:

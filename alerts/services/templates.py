@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from alerts.errors import TemplateError
 from alerts.levels import highest_level, level_name
@@ -102,7 +102,12 @@ def draft_alert_for_level(
     fallback = settings.ALERT_FALLBACK_LANGUAGE
     if not any(t.language == fallback for t in templates):
         return None
-    values = {"area": area.name, "level": str(level), "level_name": level_name(level)}
+
+    def values(language: str) -> dict[str, str]:
+        # Each language's text gets the level's words in that language.
+        with translation.override(language):
+            return {"area": area.name, "level": str(level), "level_name": level_name(level)}
+
     with transaction.atomic():
         alert = Alert.objects.create(
             title=f"{area.name}: level {level}, {level_name(level)}"[:200],
@@ -119,9 +124,9 @@ def draft_alert_for_level(
                 AlertText(
                     alert=alert,
                     language=t.language,
-                    sms_text=fill_alert_placeholders(t.sms_text, values),
-                    email_subject=fill_alert_placeholders(t.email_subject, values),
-                    email_body=fill_alert_placeholders(t.email_body, values),
+                    sms_text=fill_alert_placeholders(t.sms_text, values(t.language)),
+                    email_subject=fill_alert_placeholders(t.email_subject, values(t.language)),
+                    email_body=fill_alert_placeholders(t.email_body, values(t.language)),
                 )
                 for t in templates
             ]

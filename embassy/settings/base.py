@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from django.utils.translation import gettext_noop
+
 from embassy.env import (
     env,
     env_bool,
@@ -253,10 +255,11 @@ ADVISORY_LEVELS = {
     for k, v in env_json(
         "ADVISORY_LEVELS",
         {
-            "1": "Exercise normal precautions",
-            "2": "Exercise increased caution",
-            "3": "Reconsider travel",
-            "4": "Do not travel",
+            # gettext_noop: in the catalogue, translated where shown (alerts.levels.level_name).
+            "1": gettext_noop("Exercise normal precautions"),
+            "2": gettext_noop("Exercise increased caution"),
+            "3": gettext_noop("Reconsider travel"),
+            "4": gettext_noop("Do not travel"),
         },
     ).items()
 }

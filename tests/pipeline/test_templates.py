@@ -74,3 +74,22 @@ def test_alert_placeholders_are_filled_and_the_rest_kept() -> None:
     filled = fill_alert_placeholders(text, {"area": "Kabul {north}", "level": "4"})
     assert placeholder_errors(filled) == []
     assert compile_text(filled).render({"name": "Ana"}) == "Ana: Kabul {north} {braces} level 4"
+
+
+def test_each_language_gets_the_level_words_in_that_language(db) -> None:
+    from alerts.models import AlertTemplate
+    from alerts.services.templates import draft_alert_for_level
+    from tests.factories import AreaFactory, UserFactory
+
+    area = AreaFactory(country="AF", region="", name="Afghanistan", level=3)
+    for language in ("en", "fa"):
+        AlertTemplate.objects.create(
+            level=4,
+            language=language,
+            sms_text="{area}: {level_name}. {checkin_words}",
+            email_subject="s",
+            email_body="b {checkin_link}",
+        )
+    alert = draft_alert_for_level(area, 4, by=UserFactory())
+    assert alert.texts.get(language="en").sms_text.startswith("Afghanistan: Do not travel.")
+    assert alert.texts.get(language="fa").sms_text.startswith("Afghanistan: سفر نکنید.")
