@@ -32,6 +32,15 @@ def start_fan_out(alert_id: int) -> int:
 
 
 @shared_task(acks_late=True)
+def count_audience(alert_id: int) -> int:
+    """Recount an approved alert's audience (after its fan-out was queued); returns citizens."""
+    from alerts.models import Alert
+    from alerts.services.audience import compute_audience
+
+    return int(compute_audience(Alert.objects.get(pk=alert_id))["citizens"])  # type: ignore[call-overload]
+
+
+@shared_task(acks_late=True)
 def send_delivery_chunk(alert_id: int, channel: str, delivery_ids: list[int]) -> int:
     """Send one chunk of an alert's deliveries on one channel; returns how many were claimed."""
     from alerts.services.fanout import send_delivery_chunk as run

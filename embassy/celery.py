@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from celery.signals import worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "embassy.settings.local")
 
@@ -17,3 +18,13 @@ if os.environ.get("EMBASSY_LOOPBACK_ONLY") == "1":
 app = Celery("embassy")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@worker_process_init.connect
+def _import_the_pipeline(**_kwargs: object) -> None:
+    """Import the alert pipeline and the provider SDKs in each worker process at start,
+    so that the first alert after a deploy does not wait for them."""
+    import alerts.channels.sendgrid
+    import alerts.channels.twilio
+    import alerts.ratelimit
+    import alerts.services.fanout  # noqa: F401

@@ -8,6 +8,7 @@ for staff; nothing is half-saved. Tasks are queued only after the transaction co
 from __future__ import annotations
 
 import datetime
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -130,6 +131,26 @@ def cancel_alert(alert: Alert | int, *, by: AbstractBaseUser) -> Alert:
     return _refresh(alert, locked)
 
 
+def _approved_summary(summary: dict[str, Any], include_unverified: bool) -> dict[str, Any]:
+    """The submission's counts with the approver's choice applied, until the recount.
+
+    ``unverified`` says what including unverified contacts adds, so no scan is needed
+    here; the counts are recomputed after the fan-out is queued.
+    """
+    summary = dict(summary)
+    if summary and include_unverified and not summary.get("include_unverified"):
+        extra = summary.get("unverified") or {}
+        added = extra.get("addresses") or {}
+        summary["addresses"] = {ch: n + int(added.get(ch, 0)) for ch, n in (summary.get("addresses") or {}).items()}
+        for key in ("citizens", "people"):
+            summary[key] = int(summary.get(key, 0)) + int(extra.get("citizens", 0))
+        summary["unreachable_citizens"] = max(
+            0, int(summary.get("unreachable_citizens", 0)) - int(extra.get("citizens", 0))
+        )
+    summary["include_unverified"] = include_unverified
+    return summary
+
+
 def approve_alert(
     alert: Alert | int,
     *,
@@ -146,6 +167,7 @@ def approve_alert(
     (``prepare_cancellation``). Raises AlertStateError, ApprovalError, AlertContentError.
     """
     from alerts.console.permissions import Role, has_role
+    from alerts.tasks import count_audience as count_audience_task
     from alerts.tasks import start_fan_out as start_fan_out_task
 
     # Roles, not Django's is_staff flag, say who approves (the console's one table of rules).
@@ -172,15 +194,33 @@ def approve_alert(
         locked.approved_at = now
         locked.include_unverified = include_unverified
         locked.send_at = send_at
+        locked.audience_summary = _approved_summary(locked.audience_summary or {}, include_unverified)
         locked.save(
-            update_fields=["state", "approved_by", "approved_at", "include_unverified", "send_at", "updated_at"]
+            update_fields=[
+                "state",
+                "approved_by",
+                "approved_at",
+                "include_unverified",
+                "send_at",
+                "audience_summary",
+                "updated_at",
+            ]
         )
-        compute_audience(locked)
         if not locked.is_test and locked.msg_type == Alert.MsgType.ALERT:
             prepare_cancellation(locked, by=by)
         if send_at is None or send_at <= now:
+            # The fan-out first: the counts (a scan of the whole audience, seconds at a
+            # million) are recomputed after it is queued, off the approval's path; until
+            # then the console shows those of the submission.
             alert_id = locked.pk
-            transaction.on_commit(lambda: start_fan_out_task.delay(alert_id))
+
+            def start_then_count() -> None:
+                start_fan_out_task.delay(alert_id)
+                count_audience_task.delay(alert_id)
+
+            transaction.on_commit(start_then_count)
+        else:
+            compute_audience(locked)
     return _refresh(alert, locked)
 
 

@@ -345,6 +345,69 @@ def _write_back(rows: list[Delivery], results: list[SendResult | ChannelError], 
             retry[row.pk] = now + datetime.timedelta(seconds=_backoff(row.attempts, result.retry_after))
             retry_codes[row.pk] = (result.code or "transient")[:16]
             retry_reasons[row.pk] = result.message[:300]
+    if connection.vendor == "postgresql":
+        report.sent += _sql_sent(sent, now)
+        report.failed += _sql_update(
+            "state = %s, error_code = v.code, error_reason = v.reason, updated_at = %s",
+            [D.FAILED, now],
+            "unnest(%s::bigint[], %s::text[], %s::text[]) AS v(id, code, reason)",
+            [list(failed), [c for c, _r in failed.values()], [r for _c, r in failed.values()]],
+        )
+        report.retry += _sql_update(
+            "state = %s, enqueued_at = NULL, error_code = v.code, error_reason = v.reason,"
+            " next_attempt_at = v.at, updated_at = %s",
+            [D.RETRY, now],
+            "unnest(%s::bigint[], %s::text[], %s::text[], %s::timestamptz[]) AS v(id, code, reason, at)",
+            [list(retry), [retry_codes[pk] for pk in retry], [retry_reasons[pk] for pk in retry], list(retry.values())],
+        )
+    else:
+        _orm_write_back(sent, failed, retry, retry_codes, retry_reasons, now, report)
+    if opted_out:
+        from alerts.services.opt_outs import opt_out_email, opt_out_phone
+
+        for row in opted_out:
+            if row.channel == Delivery.Channel.SMS:
+                opt_out_phone(row.address, source="provider")
+            else:
+                opt_out_email(row.address, source="provider")
+
+
+def _sql_update(set_sql: str, set_params: list[object], values_sql: str, arrays: list[list[object]]) -> int:
+    """One ``UPDATE ... FROM unnest(...)`` setting per-row values where the row is still SENDING."""
+    if not arrays[0]:
+        return 0
+    # set_sql and values_sql are this module's constants; every value is a parameter.
+    sql = f"UPDATE alerts_delivery AS d SET {set_sql} FROM {values_sql} WHERE d.id = v.id AND d.state = %s"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*set_params, *arrays, D.SENDING])
+        return cursor.rowcount
+
+
+def _sql_sent(sent: dict[int, str], now: datetime.datetime) -> int:
+    """SENT with the provider's ids, also over a row the sweep ended "outcome unknown"."""
+    if not sent:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE alerts_delivery AS d SET state = %s, sent_at = %s, error_code = '', error_reason = '',"
+            " updated_at = %s, provider_message_id = v.sid"
+            " FROM unnest(%s::bigint[], %s::text[]) AS v(id, sid)"
+            " WHERE d.id = v.id AND (d.state = %s OR (d.state = %s AND d.error_code = 'unknown'))",
+            [D.SENT, now, now, list(sent), list(sent.values()), D.SENDING, D.FAILED],
+        )
+        return cursor.rowcount
+
+
+def _orm_write_back(
+    sent: dict[int, str],
+    failed: dict[int, tuple[str, str]],
+    retry: dict[int, datetime.datetime],
+    retry_codes: dict[int, str],
+    retry_reasons: dict[int, str],
+    now: datetime.datetime,
+    report: ChunkReport,
+) -> None:
+    """``_write_back``'s UPDATEs for databases other than PostgreSQL (one CASE per column)."""
     if sent:
         report.sent += (
             Delivery.objects.filter(pk__in=list(sent))
@@ -384,14 +447,6 @@ def _write_back(rows: list[Delivery], results: list[SendResult | ChannelError], 
                 *[When(pk=pk, then=Value(at)) for pk, at in retry.items()], output_field=DateTimeField()
             ),
         )
-    if opted_out:
-        from alerts.services.opt_outs import opt_out_email, opt_out_phone
-
-        for row in opted_out:
-            if row.channel == Delivery.Channel.SMS:
-                opt_out_phone(row.address, source="provider")
-            else:
-                opt_out_email(row.address, source="provider")
 
 
 #: SMS rounds a send task keeps at the provider: the next round is claimed and rendered
