@@ -542,6 +542,7 @@ def machine() -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    head = _git_head()  # the code the workers load now, not what may have landed by the end
     bench = Bench(args)
 
     def stop(signum: int, frame: object) -> None:
@@ -566,7 +567,7 @@ def main(argv: list[str] | None = None) -> int:
     line = {
         "bench": "alert-pipeline",
         "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "git": _git_head(),
+        "git": head,
         "n": args.n,
         "naive_n": args.naive_n,
         "workers": args.workers,
