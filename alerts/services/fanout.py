@@ -23,7 +23,7 @@ import concurrent.futures
 import datetime
 import logging
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from alerts.channels import Channel, ChannelError, OutgoingMessage, SendResult, get_channel
 from alerts.models import Alert, Delivery
-from alerts.services.audience import iter_audience
+from alerts.services.audience import Recipient, iter_audience
 from alerts.services.messages import AlertRenderer
 
 logger = logging.getLogger(__name__)
@@ -143,9 +143,24 @@ def start_fan_out(alert_id: int) -> FanOutReport:
     def text_language(language: str) -> str:
         return language if language in texts else alert.fallback_language
 
-    chunks = iter_audience(
-        alert, after=alert.fanout_cursor, chunk_size=settings.ALERT_FANOUT_CHUNK, first_chunk_size=FIRST_CHUNK
-    )
+    def queue(marked: list[tuple[int, str, str]]) -> None:
+        groups: dict[tuple[str, str], list[int]] = {}
+        for pk, ch, language in marked:
+            # Email tasks are per text language, SMS tasks not.
+            groups.setdefault((ch, text_language(language) if ch == Delivery.Channel.EMAIL else ""), []).append(pk)
+        for (ch, _language), ids in sorted(groups.items()):
+            report.queued += len(ids)
+            report.queued_tasks += queue_send_tasks(alert_id, ch, sorted(ids))
+
+    if connection.vendor == "postgresql" and not alert.is_test:
+        if not _fan_out_in_sql(alert, queue):
+            logger.info("fan-out of alert %s stopped: the alert is no longer sending", alert_id)
+            return report
+        chunks: Iterable[list[Recipient]] = ()
+    else:
+        chunks = iter_audience(
+            alert, after=alert.fanout_cursor, chunk_size=settings.ALERT_FANOUT_CHUNK, first_chunk_size=FIRST_CHUNK
+        )
     for chunk in chunks:
         rows: list[Delivery] = []
         addresses: dict[str, list[str]] = {ch: [] for ch in channels}
@@ -177,15 +192,7 @@ def start_fan_out(alert_id: int) -> FanOutReport:
                     # Rows never queued: this chunk's new ones, or those a killed fan-out
                     # inserted without queueing. Lost tasks are the sweep's business.
                     marked = _mark_enqueued(alert_id, ch, chunk_addresses, now)
-                    report.queued += len(marked)
-                    if ch == Delivery.Channel.EMAIL:
-                        groups: dict[str, list[int]] = {}
-                        for pk, language in marked:
-                            groups.setdefault(text_language(language), []).append(pk)
-                    else:
-                        groups = {"": [pk for pk, _language in marked]}
-                    for ids in groups.values():
-                        report.queued_tasks += queue_send_tasks(alert_id, ch, ids)
+                    queue([(pk, ch, language) for pk, language in marked])
         except _Stopped:
             logger.info("fan-out of alert %s stopped: the alert is no longer sending", alert_id)
             return report
@@ -203,6 +210,88 @@ def start_fan_out(alert_id: int) -> FanOutReport:
     )
     finish_alert_if_done(alert_id)
     return report
+
+
+_INSERT_DELIVERIES = """
+    WITH chunk (id, language, phone, phone_verified_at, phone_opted_out_at, email, email_verified_at,
+                email_opted_out_at) AS ({audience}),
+    new AS (
+        INSERT INTO alerts_delivery (alert_id, channel, address, citizen_id, language, state, attempts,
+            provider_message_id, error_code, error_reason, created_at, updated_at, enqueued_at)
+        SELECT %s, s.channel, s.address, s.id, s.language, %s, 0, '', '', '', %s, %s, %s
+        FROM ({branches}) AS s (channel, address, id, language)
+        ON CONFLICT DO NOTHING
+        RETURNING id, channel, language
+    )
+    SELECT id, channel, language FROM new
+    UNION ALL SELECT max(id), '', count(*)::text FROM chunk
+"""
+_SMS_BRANCH = """SELECT 'sms', phone, id, language FROM chunk WHERE phone <> ''
+    AND phone_opted_out_at IS NULL AND (phone_verified_at IS NOT NULL OR %s)"""
+_EMAIL_BRANCH = """SELECT 'email', lower(email), id, language FROM chunk WHERE email <> ''
+    AND email_opted_out_at IS NULL AND (email_verified_at IS NOT NULL OR %s)"""
+
+
+def _fan_out_in_sql(alert: Alert, queue: Callable[[list[tuple[int, str, str]]], None]) -> bool:
+    """The fan-out's chunks on PostgreSQL: each one statement, no Python object per row.
+
+    ``INSERT INTO alerts_delivery ... SELECT`` from the audience query (keyset: ``id >
+    cursor ORDER BY id LIMIT n``), ``ON CONFLICT DO NOTHING`` against the unique key,
+    ``RETURNING`` the new rows, which are queued (``queue``) when the chunk commits
+    with the cursor. Returns False when the alert stopped sending.
+    """
+    from alerts.services.audience import reachable_citizens
+
+    branches, flags = [], []
+    if alert.send_sms:
+        branches.append(_SMS_BRANCH)
+        flags.append(alert.include_unverified)
+    if alert.send_email:
+        branches.append(_EMAIL_BRANCH)
+        flags.append(alert.include_unverified)
+    if not branches:
+        return True
+    last = alert.fanout_cursor
+    size = FIRST_CHUNK
+    while True:
+        size = min(size, settings.ALERT_FANOUT_CHUNK)
+        audience = (
+            reachable_citizens(alert)
+            .filter(pk__gt=last)
+            .order_by("pk")
+            .values_list(
+                "pk",
+                "preferred_language",
+                "phone",
+                "phone_verified_at",
+                "phone_opted_out_at",
+                "email",
+                "email_verified_at",
+                "email_opted_out_at",
+            )[:size]
+        )
+        audience_sql, audience_params = audience.query.sql_with_params()
+        sql = _INSERT_DELIVERIES.format(audience=audience_sql, branches=" UNION ALL ".join(branches))
+        with transaction.atomic():
+            now = timezone.now()
+            with connection.cursor() as cursor:
+                cursor.execute(sql, [*audience_params, alert.pk, D.QUEUED, now, now, now, *flags])
+                records = cursor.fetchall()
+            # The chunk's own row (its last id and size) has no channel; the rest are new deliveries.
+            last_id, count = next((pk, int(n)) for pk, ch, n in records if not ch)
+            if not count:
+                return True
+            kept = Alert.objects.filter(pk=alert.pk, state=A.SENDING).update(
+                fanout_cursor=last_id, fanout_heartbeat_at=now
+            )
+            if not kept:
+                transaction.set_rollback(True)
+                return False
+            queue([record for record in records if record[1]])
+        if count < size:
+            return True
+        last = last_id
+        size *= 2
 
 
 def _mark_enqueued(alert_id: int, channel: str, addresses: list[str], now: datetime.datetime) -> list[tuple[int, str]]:

@@ -329,3 +329,18 @@ def test_the_ready_cancellation_reaches_those_who_got_the_original(
     sent = Counter(accepted(sending, "sms"))
     assert sent[got_it.phone] == 2 and sent[newcomer.phone] == 1
     assert sending.received("sms")[-1]["body"].startswith("CANCELLED")
+
+
+def test_the_fan_out_leaves_out_opted_out_and_unverified_addresses_in_every_chunk(
+    sending, afghanistan, author, approver, settings, django_capture_on_commit_callbacks
+) -> None:
+    settings.ALERT_FANOUT_CHUNK = 2  # several chunks, and a first chunk smaller than the rest
+    reached = [present(full_name=f"Person {i}") for i in range(5)]
+    opted_out = present(phone_opted_out_at=timezone.now(), email_opted_out_at=timezone.now())
+    unverified = present(unverified=True)
+    alert = approved(author, approver, [afghanistan], django_capture_on_commit_callbacks)
+    deliveries = set(Delivery.objects.filter(alert=alert).values_list("channel", "address"))
+    assert deliveries == {("sms", p.phone) for p in reached} | {("email", p.email.lower()) for p in reached}
+    assert not {opted_out.phone, opted_out.email, unverified.phone, unverified.email} & set(accepted(sending, "sms"))
+    alert.refresh_from_db()
+    assert alert.state == Alert.State.SENT and alert.fanout_cursor == max(p.pk for p in reached)
