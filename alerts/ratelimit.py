@@ -60,8 +60,8 @@ return out
 
 #: The most slots one Redis round trip reserves for the coroutines waiting together.
 MAX_SLOTS_PER_CALL = 256
-#: How far ahead a process books spare slots for its next callers: at 100/s none (so
-#: slots are never held by one process), at 1,000/s twenty, at 100,000/s the maximum.
+#: How far ahead a process books spare slots for its next callers: below 50/s none (so
+#: slots are never held by one process), at 100/s two, at 1,000/s twenty, then at most 256.
 SPARE_SECONDS = 0.02
 
 _clients: dict[str, object] = {}
