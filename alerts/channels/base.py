@@ -172,3 +172,14 @@ class Channel(ABC):
         ``send_batch``; SendGrid overrides it to personalise on the provider's side.
         """
         return self.send_batch([batch.render(recipient) for recipient in batch.recipients])
+
+
+class BatchFirstChannel(Channel):
+    """A channel whose batch send is the real path; one message is a batch of one."""
+
+    def send(self, message: OutgoingMessage) -> SendResult:
+        """Send one message through ``send_batch``; raises its ChannelError on failure."""
+        result = self.send_batch([message])[0]
+        if isinstance(result, ChannelError):
+            raise result
+        return result

@@ -26,7 +26,7 @@ from sendgrid import SendGridAPIClient
 
 from alerts.channels.base import (
     LIST_UNSUBSCRIBE_POST,
-    Channel,
+    BatchFirstChannel,
     ChannelError,
     OutgoingMessage,
     PersonalizedBatch,
@@ -88,7 +88,7 @@ def refused_personalizations(exc: HTTPError) -> set[int] | None:
     return indexes or None
 
 
-class SendGridEmailChannel(Channel):
+class SendGridEmailChannel(BatchFirstChannel):
     """Email through SendGrid. Settings: ``SENDGRID_*``, ``EMAIL_FROM_*``, ``PROVIDER_TIMEOUT_SECONDS``."""
 
     kind = "email"
@@ -105,13 +105,6 @@ class SendGridEmailChannel(Channel):
         self.sg = SendGridAPIClient(api_key=self.api_key, host=self.host)
 
     # --- the contract ----------------------------------------------------------------------
-    def send(self, message: OutgoingMessage) -> SendResult:
-        """Send one email. Returns SendGrid's X-Message-Id; raises ChannelError on failure."""
-        result = self.send_batch([message])[0]
-        if isinstance(result, ChannelError):
-            raise result
-        return result
-
     def send_batch(
         self, messages: Sequence[OutgoingMessage], limiter: RateLimiter | None = None
     ) -> list[SendResult | ChannelError]:

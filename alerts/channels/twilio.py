@@ -32,7 +32,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from alerts.channels.base import Channel, ChannelError, OutgoingMessage, RateLimiter, SendResult
+from alerts.channels.base import BatchFirstChannel, ChannelError, OutgoingMessage, RateLimiter, SendResult
 from embassy.logging import mask_phone
 
 logger = logging.getLogger(__name__)
@@ -190,7 +190,7 @@ class ProviderMessage:
     date_created: datetime | None
 
 
-class TwilioSMSChannel(Channel):
+class TwilioSMSChannel(BatchFirstChannel):
     """SMS through Twilio. Settings: ``TWILIO_*``, ``PROVIDER_TIMEOUT_SECONDS``, ``SMS_CONCURRENCY``."""
 
     kind = "sms"
@@ -231,13 +231,6 @@ class TwilioSMSChannel(Channel):
         return params
 
     # --- the contract ----------------------------------------------------------------------
-    def send(self, message: OutgoingMessage) -> SendResult:
-        """Send one SMS. Returns Twilio's message SID; raises ChannelError on failure."""
-        result = self.send_batch([message])[0]
-        if isinstance(result, ChannelError):
-            raise result
-        return result
-
     def send_batch(
         self, messages: Sequence[OutgoingMessage], limiter: RateLimiter | None = None
     ) -> list[SendResult | ChannelError]:

@@ -83,3 +83,14 @@ def accepted_counts(stub: Any, api: str) -> Counter[str]:
 
 def open_deliveries(alert: Alert) -> int:
     return Delivery.objects.filter(alert=alert, state__in=Delivery.OPEN_STATES).count()
+
+
+def most_in_any_second(stamps: list[float]) -> int:
+    """The most timestamps that fall in any one-second window."""
+    stamps = sorted(stamps)
+    best, start = 0, 0
+    for end, t in enumerate(stamps):
+        while t - stamps[start] >= 1.0:
+            start += 1
+        best = max(best, end - start + 1)
+    return best

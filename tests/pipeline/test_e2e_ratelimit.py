@@ -6,22 +6,12 @@ import pytest
 
 from alerts.models import Alert, Delivery
 from tests.fixtures.worker import wait_until
-from tests.pipeline.e2e import accepted_counts, approve_live, open_deliveries, populate, worker_env
+from tests.pipeline.e2e import accepted_counts, approve_live, most_in_any_second, open_deliveries, populate, worker_env
 
 pytestmark = [pytest.mark.worker, pytest.mark.postgres, pytest.mark.redis]
 
 RATE = 40
 TOLERANCE = 2  # a coroutine's sleep may wake a few milliseconds late
-
-
-def most_in_any_second(stamps: list[float]) -> int:
-    stamps = sorted(stamps)
-    best, start = 0, 0
-    for end, t in enumerate(stamps):
-        while t - stamps[start] >= 1.0:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
 
 
 def test_two_workers_never_exceed_the_shared_rate(celery_workers, provider_stub, afghanistan, author, approver) -> None:

@@ -10,18 +10,9 @@ import pytest
 from django.conf import settings
 
 from alerts.ratelimit import RedisRateLimiter
+from tests.pipeline.e2e import most_in_any_second
 
 pytestmark = pytest.mark.redis
-
-
-def most_in_any_second(stamps: list[float]) -> int:
-    stamps = sorted(stamps)
-    best, start = 0, 0
-    for end, t in enumerate(stamps):
-        while t - stamps[start] >= 1.0:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
 
 
 def test_many_threads_with_separate_limiters_share_one_rate() -> None:
