@@ -20,9 +20,14 @@ def queue_message(
     channel: str, to: str, body: str, *, subject: str = "", html_body: str = "", reference: str = ""
 ) -> None:
     """Send a message after the current transaction commits (at once outside one)."""
-    from alerts.tasks import send_single_message
+    queue_messages([message_payload(channel, to, body, subject=subject, html_body=html_body, reference=reference)])
 
-    payload = {
+
+def message_payload(
+    channel: str, to: str, body: str, *, subject: str = "", html_body: str = "", reference: str = ""
+) -> dict:
+    """The task payload of one message (what ``send_message`` takes)."""
+    return {
         "channel": channel,
         "to": to,
         "body": body,
@@ -31,16 +36,38 @@ def queue_message(
         "reference": reference,
     }
 
+
+def queue_messages(payloads: list[dict]) -> None:
+    """Send messages after the current transaction commits, in one task (one broker publish).
+
+    One request's messages (a registration's SMS code and email link) travel together;
+    the task still sends each on its own and retries only those that failed transiently.
+    A single message is queued as before (a dict, not a list of one).
+    """
+    from alerts.tasks import send_single_message
+
+    if not payloads:
+        return
+    argument: dict | list[dict] = payloads[0] if len(payloads) == 1 else list(payloads)
+
     def enqueue() -> None:
         # The row this message is about is committed; a broker outage (or, with tasks run
         # in-process, a provider failure still being retried) must not turn the person's
         # finished request into an error page. They can ask for a new code or link.
         try:
-            send_single_message.delay(payload)
+            # The task's shown arguments (broker headers, monitoring, worker logs) name the
+            # messages, never their addresses or texts; Celery need not repr the payload.
+            send_single_message.apply_async((argument,), argsrepr=shown_arguments(argument), kwargsrepr="{}")
         except Exception:
-            logger.exception("could not queue the %s message %s", channel, reference)
+            logger.exception("could not queue the message(s) %s", shown_arguments(argument))
 
     transaction.on_commit(enqueue)
+
+
+def shown_arguments(payload: dict | list[dict]) -> str:
+    """What a message task shows of its argument: channels and references, no address or text."""
+    messages = [payload] if isinstance(payload, dict) else payload
+    return "(" + repr(", ".join(f"{m.get('channel', '')} {m.get('reference', '')}" for m in messages)) + ",)"
 
 
 def send_message(payload: dict) -> SendResult:

@@ -2,22 +2,58 @@
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
 
 from alerts.channels import ChannelError
-from alerts.notify import send_message
+from alerts.notify import send_message, shown_arguments
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(bind=True, max_retries=6, acks_late=True)
-def send_single_message(self, payload: dict) -> str | None:  # type: ignore[no-untyped-def]
-    """Send a verification code, link or reply; retry transient failures with backoff."""
-    try:
-        return send_message(payload).provider_message_id
-    except ChannelError as exc:
-        if exc.permanent:
-            return None
-        countdown = exc.retry_after or min(300, 2 ** (self.request.retries + 1))
-        raise self.retry(exc=exc, countdown=countdown) from exc
+def send_single_message(self, payload: dict | list[dict]) -> str | None | list[str | None]:  # type: ignore[no-untyped-def]
+    """Send a verification code, link or reply; retry transient failures with backoff.
+
+    ``payload`` is one message or a list of messages queued together (a registration's
+    code and link: one broker publish). Each message in a list is sent on its own: a
+    permanent failure drops only that message, a transient one retries only the messages
+    that failed, and an unexpected error in one does not keep the others from being sent
+    (it is logged, and raised after them unless a retry is due). Returns the provider
+    message id (None if dropped), or the list of them in order.
+    """
+    if isinstance(payload, dict):
+        try:
+            return send_message(payload).provider_message_id
+        except ChannelError as exc:
+            if exc.permanent:
+                return None
+            countdown = exc.retry_after or min(300, 2 ** (self.request.retries + 1))
+            raise self.retry(exc=exc, countdown=countdown, argsrepr=shown_arguments(payload)) from exc
+    sent: list[str | None] = []
+    again: list[dict] = []
+    transient: ChannelError | None = None
+    unexpected: Exception | None = None
+    for message in payload:
+        try:
+            sent.append(send_message(message).provider_message_id)
+        except ChannelError as exc:
+            sent.append(None)
+            if not exc.permanent:
+                again.append(message)
+                transient = transient or exc
+        except Exception as exc:
+            sent.append(None)
+            logger.exception("single %s message %s failed", message.get("channel"), message.get("reference"))
+            unexpected = unexpected or exc
+    if transient is not None:
+        countdown = transient.retry_after or min(300, 2 ** (self.request.retries + 1))
+        retry = again if len(again) > 1 else again[0]
+        raise self.retry(args=(retry,), exc=transient, countdown=countdown, argsrepr=shown_arguments(retry))
+    if unexpected is not None:
+        raise unexpected
+    return sent
 
 
 # --- the alert pipeline: ids over the queue, queued after commit by the services --------

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import datetime
 from decimal import Decimal
+from functools import lru_cache
 
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils.choices import BaseChoiceIterator
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from django_countries import countries
 
@@ -92,6 +95,48 @@ class RegistrationContactForm(ContactForm):
     )
 
 
+class FixedChoices(BaseChoiceIterator):
+    """A choice list built once and shared by every form: Django takes an iterator as it
+    is, instead of normalising the list again on each form (and on its widget)."""
+
+    def __init__(self, choices: tuple[tuple[str, str], ...]) -> None:
+        self.choices = choices
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.choices)
+
+    def __len__(self) -> int:
+        return len(self.choices)
+
+    def __deepcopy__(self, memo: dict) -> FixedChoices:
+        return self  # immutable
+
+
+@lru_cache(maxsize=16)
+def _country_choices(language: str | None) -> FixedChoices:
+    # Country names are translated and sorted in the active language: one list per language.
+    return FixedChoices((("", str(_("Choose a country"))), *((c.code, str(c.name)) for c in countries)))
+
+
+@lru_cache(maxsize=1024)
+def _region_choices(country: str, language: str | None) -> FixedChoices:
+    return FixedChoices((("", str(_("Not sure / whole country"))), *regions_of(country)))
+
+
+def country_choices() -> FixedChoices:
+    """The country field's choices in the active language, built once per language."""
+    return _country_choices(get_language())
+
+
+def region_choices(country: str) -> FixedChoices:
+    """A country's region choices in the active language, built once per country and language."""
+    # The code comes from the request: only real ones (ISO alpha-2) get an entry of their own.
+    country = country.upper()
+    if countries.alpha2(country) != country:
+        country = ""
+    return _region_choices(country, get_language())
+
+
 class PresenceForm(forms.Form):
     """Where the citizen is and for how long."""
 
@@ -121,11 +166,11 @@ class PresenceForm(forms.Form):
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["country"].choices = [("", _("Choose a country"))] + list(countries)
+        self.fields["country"].choices = country_choices()
         country = (self.data.get(self.add_prefix("country")) if self.is_bound else None) or self.initial.get(
             "country", ""
         )
-        self.fields["region"].choices = [("", _("Not sure / whole country"))] + list(regions_of(str(country)))
+        self.fields["region"].choices = region_choices(str(country))
 
     def clean(self) -> dict:
         data = super().clean()

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core import signing
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import CharField, Q, Value
 from django.db.models.functions import Cast, Concat
 from django.urls import reverse
@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import override
 
-from alerts.notify import queue_message
+from alerts.notify import message_payload, queue_message, queue_messages
 from registrations.models import Citizen, HouseholdMember, Presence, Verification
 from registrations.phones import normalize_phone
 
@@ -70,7 +70,7 @@ def register_citizen(contact: dict, presence: dict, household: list[dict]) -> tu
     verification code (SMS) and/or link (email).
 
     Returns the citizen and a signed token for the "enter your code" page. Nothing is
-    saved unless everything is.
+    saved unless everything is, and nothing is sent unless it is saved.
     """
     with transaction.atomic():
         citizen = Citizen.objects.create(
@@ -83,25 +83,30 @@ def register_citizen(contact: dict, presence: dict, household: list[dict]) -> tu
             consent_at=timezone.now(),
         )
         add_presence(citizen, presence)
-        replace_household(citizen, household)
-        token = start_verifications(citizen)
+        # A new citizen has no household and no earlier codes: nothing to delete or expire.
+        _add_household(citizen, household)
+        token = start_verifications(citizen, new_citizen=True)
     logger.info("citizen %s registered (unverified), household of %s", citizen.pk, 1 + len(household))
     return citizen, token
 
 
-def start_verifications(citizen: Citizen) -> str:
-    """Send a code and/or link for each unverified contact; return the pending-page token."""
-    sms = (
-        start_verification(citizen, Verification.Channel.SMS)
-        if citizen.phone and not citizen.phone_verified_at
-        else None
-    )
-    email = (
-        start_verification(citizen, Verification.Channel.EMAIL)
-        if citizen.email and not citizen.email_verified_at
-        else None
-    )
-    return pending_token(sms, email)
+def start_verifications(citizen: Citizen, channels: list[str] | None = None, *, new_citizen: bool = False) -> str:
+    """Send a code and/or link for each unverified contact (or for ``channels`` only), all
+    in one task after commit; return the pending-page token.
+
+    ``new_citizen``: the citizen was created in this transaction, so there are no earlier
+    codes to expire (saves a query per channel).
+    """
+    if channels is None:
+        channels = []
+        if citizen.phone and not citizen.phone_verified_at:
+            channels.append(Verification.Channel.SMS)
+        if citizen.email and not citizen.email_verified_at:
+            channels.append(Verification.Channel.EMAIL)
+    opened = _open_verifications(citizen, channels, expire_earlier=not new_citizen)
+    queue_messages([_verification_message(citizen, verification, code) for verification, code in opened])
+    by_channel = {verification.channel: verification for verification, _code in opened}
+    return pending_token(by_channel.get(Verification.Channel.SMS), by_channel.get(Verification.Channel.EMAIL))
 
 
 def pending_token(sms: Verification | None, email: Verification | None) -> str:
@@ -128,39 +133,75 @@ def _code_hash(verification_id: int, address: str, code: str) -> str:
 
 def start_verification(citizen: Citizen, channel: str) -> Verification:
     """Invalidate earlier codes for this contact and send a new code (SMS) or link (email)."""
+    ((verification, code),) = _open_verifications(citizen, [channel])
+    queue_messages([_verification_message(citizen, verification, code)])
+    return verification
+
+
+def _open_verifications(
+    citizen: Citizen, channels: list[str], *, expire_earlier: bool = True
+) -> list[tuple[Verification, str]]:
+    """Create a verification per channel (in one INSERT where the database returns ids),
+    after expiring the contact's earlier unused ones unless ``expire_earlier`` is off.
+
+    Returns each verification with its SMS code ("" for email): only the code's hash is
+    stored.
+    """
+    if not channels:
+        return []
     now = timezone.now()
-    address = citizen.phone if channel == Verification.Channel.SMS else citizen.email
-    Verification.objects.filter(citizen=citizen, channel=channel, used_at__isnull=True, expires_at__gt=now).update(
-        expires_at=now
-    )
-    verification = Verification.objects.create(
-        citizen=citizen,
-        channel=channel,
-        address=address,
-        expires_at=now + datetime.timedelta(seconds=settings.VERIFICATION_CODE_TTL_SECONDS),
-    )
-    minutes = settings.VERIFICATION_CODE_TTL_SECONDS // 60
-    with override(citizen.preferred_language):
-        if channel == Verification.Channel.SMS:
+    if expire_earlier:
+        for channel in channels:
+            Verification.objects.filter(
+                citizen=citizen, channel=channel, used_at__isnull=True, expires_at__gt=now
+            ).update(expires_at=now)
+    expires_at = now + datetime.timedelta(seconds=settings.VERIFICATION_CODE_TTL_SECONDS)
+    verifications = [
+        Verification(
+            citizen=citizen,
+            channel=channel,
+            address=citizen.phone if channel == Verification.Channel.SMS else citizen.email,
+            expires_at=expires_at,
+        )
+        for channel in channels
+    ]
+    if len(verifications) > 1 and connection.features.can_return_rows_from_bulk_insert:
+        Verification.objects.bulk_create(verifications)
+    else:
+        for verification in verifications:
+            verification.save(force_insert=True)
+    opened = []
+    for verification in verifications:
+        code = ""
+        if verification.channel == Verification.Channel.SMS:
+            # The hash binds the code to this row, so it needs the row's id first.
             code = f"{secrets.randbelow(10**6):06d}"
-            verification.code_hash = _code_hash(verification.pk, address, code)
+            verification.code_hash = _code_hash(verification.pk, verification.address, code)
             verification.save(update_fields=["code_hash"])
+        opened.append((verification, code))
+    return opened
+
+
+def _verification_message(citizen: Citizen, verification: Verification, code: str) -> dict:
+    """The code (SMS) or link (email) message of a verification, in the citizen's language."""
+    minutes = settings.VERIFICATION_CODE_TTL_SECONDS // 60
+    reference = f"verification:{verification.pk}"
+    with override(citizen.preferred_language):
+        if verification.channel == Verification.Channel.SMS:
             body = _("Your embassy registration code is %(code)s. It expires in %(minutes)s minutes.") % {
                 "code": code,
                 "minutes": minutes,
             }
-            queue_message("sms", address, body, reference=f"verification:{verification.pk}")
-        else:
-            token = signing.dumps({"v": verification.pk}, salt=_EMAIL_SALT)
-            link = settings.PUBLIC_BASE_URL + reverse("registrations:verify-email", args=[token])
-            subject = _("Confirm your email for embassy alerts")
-            body = _(
-                "Hello %(name)s,\n\nOpen this link to confirm this email address for safety messages from the "
-                "embassy:\n\n%(link)s\n\nThe link expires in %(minutes)s minutes. If you did not register, ignore "
-                "this email."
-            ) % {"name": citizen.full_name, "link": link, "minutes": minutes}
-            queue_message("email", address, body, subject=subject, reference=f"verification:{verification.pk}")
-    return verification
+            return message_payload("sms", verification.address, body, reference=reference)
+        token = signing.dumps({"v": verification.pk}, salt=_EMAIL_SALT)
+        link = settings.PUBLIC_BASE_URL + reverse("registrations:verify-email", args=[token])
+        subject = _("Confirm your email for embassy alerts")
+        body = _(
+            "Hello %(name)s,\n\nOpen this link to confirm this email address for safety messages from the "
+            "embassy:\n\n%(link)s\n\nThe link expires in %(minutes)s minutes. If you did not register, ignore "
+            "this email."
+        ) % {"name": citizen.full_name, "link": link, "minutes": minutes}
+        return message_payload("email", verification.address, body, subject=subject, reference=reference)
 
 
 def resend_code(verification: Verification) -> Verification:
@@ -314,6 +355,12 @@ def _presence_fields(data: dict) -> dict:
 
 def replace_household(citizen: Citizen, members: list[dict]) -> None:
     citizen.household.all().delete()
+    _add_household(citizen, members)
+
+
+def _add_household(citizen: Citizen, members: list[dict]) -> None:
+    if not members:
+        return
     HouseholdMember.objects.bulk_create(
         HouseholdMember(
             citizen=citizen,
@@ -405,9 +452,8 @@ def update_contact_details(citizen: Citizen, data: dict) -> str | None:
         citizen.save()
         if not changed:
             return None
-        sms = start_verification(citizen, Verification.Channel.SMS) if "phone" in changed else None
-        email = start_verification(citizen, Verification.Channel.EMAIL) if "email" in changed else None
-        return pending_token(sms, email)
+        channels = [Verification.Channel.SMS if field == "phone" else Verification.Channel.EMAIL for field in changed]
+        return start_verifications(citizen, channels)
 
 
 def delete_citizen(citizen: Citizen) -> None:
