@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Exists, FloatField, OuterRef, Q, QuerySet, Value
+from django.db.models import Count, Exists, FloatField, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import ASin, Cast, Cos, Least, Power, Radians, Sin, Sqrt
 from django.utils import timezone
 
@@ -240,6 +240,58 @@ def iter_audience(
         last = chunk[-1].key
 
 
+def _household_members() -> Subquery:
+    """The number of people registered with the outer citizen (NULL when none)."""
+    members = (
+        HouseholdMember.objects.filter(citizen=OuterRef("pk"))
+        .order_by()
+        .values("citizen")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Subquery(members, output_field=IntegerField())
+
+
+def _audience_figures(alert: Alert) -> dict[str, int]:
+    """Every count of a live alert's audience, read in one aggregate query over its citizens.
+
+    Each figure is ``count(*) FILTER (WHERE ...)`` (or a sum) over the same rows, so the
+    audience is scanned once. Verified addresses are unique by constraint
+    (``citizen_unique_verified_phone`` / ``_email``) and each citizen is one row here, so
+    verified addresses are counted without DISTINCT; only counts that take in unverified
+    addresses need ``count(DISTINCT ...)``, which PostgreSQL sorts (spilling to disk
+    gracefully when work_mem is small) rather than hashing. Household members are summed
+    from a correlated count per reached citizen (one index probe each).
+    """
+    include = alert.include_unverified
+    channels = [
+        (channel, field, ok)
+        for channel, field, ok, on in (
+            ("sms", "phone", _phone_ok, alert.send_sms),
+            ("email", "email", _email_ok, alert.send_email),
+        )
+        if on
+    ]
+    figures: dict[str, object] = {"everyone": Count("pk")}
+    if channels:
+        reached = _reachable_q(alert, include)
+        figures.update(
+            citizens=Count("pk", filter=reached),
+            members=Sum(_household_members(), filter=reached),
+            reachable_verified=Count("pk", filter=_reachable_q(alert, False)),
+            reachable_any=Count("pk", filter=_reachable_q(alert, True)),
+        )
+        for channel, field, ok in channels:
+            figures[f"{channel}_verified"] = Count("pk", filter=ok(alert, False))
+            figures[f"{channel}_any"] = Count(field, filter=ok(alert, True), distinct=True)
+        if _has_radius(alert) and alert.center_region:
+            in_radius = Exists(presence_in_radius(alert).filter(citizen=OuterRef("pk")))
+            in_region = Exists(presence_in_fallback_region(alert).filter(citizen=OuterRef("pk")))
+            figures["fallback"] = Count("pk", filter=reached & Q(in_region) & ~Q(in_radius))
+    row = audience_citizens(alert).aggregate(**figures)
+    return {name: int(value or 0) for name, value in row.items()}
+
+
 def compute_audience(alert: Alert, *, save: bool = True) -> dict[str, object]:
     """Count the alert's audience; store it in ``alert.audience_summary`` when ``save``.
 
@@ -248,6 +300,9 @@ def compute_audience(alert: Alert, *, save: bool = True) -> dict[str, object]:
     "include_unverified", "computed_at"}``. ``people`` is citizens plus their household
     members; ``addresses`` are distinct per channel, as deliveries will be;
     ``unverified`` says what ``include_unverified`` would add (or has added).
+
+    Queries: the alert's areas, one aggregate over the audience (``_audience_figures``)
+    and, when ``save``, one UPDATE.
     """
     summary: dict[str, object] = {
         "test": alert.is_test,
@@ -255,54 +310,37 @@ def compute_audience(alert: Alert, *, save: bool = True) -> dict[str, object]:
         "computed_at": timezone.now().isoformat(),
     }
     if alert.is_test:
-        recipients = _test_recipients()
+        row = _test_recipients().aggregate(
+            people=Count("pk"),
+            sms=Count("phone", filter=~Q(phone=""), distinct=True),
+            email=Count("email", filter=~Q(email=""), distinct=True),
+        )
         summary.update(
             citizens=0,
-            people=recipients.count(),
+            people=row["people"],
             addresses={
-                "sms": recipients.exclude(phone="").values("phone").distinct().count() if alert.send_sms else 0,
-                "email": recipients.exclude(email="").values("email").distinct().count() if alert.send_email else 0,
+                "sms": row["sms"] if alert.send_sms else 0,
+                "email": row["email"] if alert.send_email else 0,
             },
             unreachable_citizens=0,
             radius_fallback_citizens=0,
             unverified={"citizens": 0, "addresses": {"sms": 0, "email": 0}},
         )
     else:
-        everyone = audience_citizens(alert)
+        f = _audience_figures(alert)
         include = alert.include_unverified
-        reached = everyone.filter(_reachable_q(alert, include))
-        verified_only = everyone.filter(_reachable_q(alert, False))
-        with_unverified = everyone.filter(_reachable_q(alert, True))
-        citizens = reached.count()
-        members = HouseholdMember.objects.filter(citizen__in=reached.values("pk")).count()
-
-        def addresses(qs: QuerySet[Citizen], include_unverified: bool) -> dict[str, int]:
-            return {
-                "sms": qs.filter(_phone_ok(alert, include_unverified)).values("phone").distinct().count()
-                if alert.send_sms
-                else 0,
-                "email": qs.filter(_email_ok(alert, include_unverified)).values("email").distinct().count()
-                if alert.send_email
-                else 0,
-            }
-
-        counted = addresses(everyone, include)
-        verified_addresses = addresses(everyone, False)
-        all_addresses = addresses(everyone, True)
-        fallback = 0
-        if _has_radius(alert) and alert.center_region:
-            in_radius = Exists(presence_in_radius(alert).filter(citizen=OuterRef("pk")))
-            in_region = Exists(presence_in_fallback_region(alert).filter(citizen=OuterRef("pk")))
-            fallback = reached.filter(in_region).exclude(in_radius).count()
+        verified = {ch: f.get(f"{ch}_verified", 0) for ch in ("sms", "email")}
+        every = {ch: f.get(f"{ch}_any", 0) for ch in ("sms", "email")}
+        citizens = f.get("citizens", 0)
         summary.update(
             citizens=citizens,
-            people=citizens + members,
-            addresses=counted,
-            unreachable_citizens=everyone.count() - citizens,
-            radius_fallback_citizens=fallback,
+            people=citizens + f.get("members", 0),
+            addresses=every if include else verified,
+            unreachable_citizens=f["everyone"] - citizens,
+            radius_fallback_citizens=f.get("fallback", 0),
             unverified={
-                "citizens": with_unverified.count() - verified_only.count(),
-                "addresses": {ch: all_addresses[ch] - verified_addresses[ch] for ch in ("sms", "email")},
+                "citizens": f.get("reachable_any", 0) - f.get("reachable_verified", 0),
+                "addresses": {ch: every[ch] - verified[ch] for ch in ("sms", "email")},
             },
         )
     if save and alert.pk:
