@@ -333,7 +333,60 @@ def finish_alert_if_done(alert_id: int) -> bool:
 # --- sending ---------------------------------------------------------------------------
 
 
-def _claim(alert_id: int, channel: str, ids: Sequence[int], limit: int) -> list[Delivery]:
+@dataclass(frozen=True, slots=True)
+class Person:
+    """What sending needs of a recipient who is a citizen: their name and links' ids."""
+
+    pk: int
+    full_name: str
+    email: str
+
+
+@dataclass(slots=True)
+class ClaimedDelivery:
+    """A delivery this worker claimed (now SENDING), with what sending it needs.
+
+    Read in the claim's own statement, as plain values: building two model instances
+    per recipient cost more than the rest of sending an email. Has the attributes of
+    ``Delivery`` the renderer reads (``pk``, ``channel``, ``address``, ``language``,
+    ``citizen``), so either can be rendered.
+    """
+
+    pk: int
+    channel: str
+    address: str
+    language: str
+    attempts: int
+    error_code: str
+    created_at: datetime.datetime
+    citizen: Person | None
+    opted_out: bool  # the citizen opted out on this channel since the fan-out
+
+    @property
+    def citizen_id(self) -> int | None:
+        return self.citizen.pk if self.citizen is not None else None
+
+
+def _claimed(row: Delivery) -> ClaimedDelivery:
+    citizen = row.citizen
+    opted_out = False
+    if citizen is not None:
+        at = citizen.phone_opted_out_at if row.channel == Delivery.Channel.SMS else citizen.email_opted_out_at
+        opted_out = at is not None
+    return ClaimedDelivery(
+        pk=row.pk,
+        channel=row.channel,
+        address=row.address,
+        language=row.language,
+        attempts=row.attempts,
+        error_code=row.error_code,
+        created_at=row.created_at,
+        citizen=Person(citizen.pk, citizen.full_name, citizen.email) if citizen is not None else None,
+        opted_out=opted_out,
+    )
+
+
+def _claim(alert_id: int, channel: str, ids: Sequence[int], limit: int) -> list[ClaimedDelivery]:
     """Move up to ``limit`` claimable deliveries among ``ids`` to SENDING; return them.
 
     Claimable: QUEUED, or RETRY whose time has come, of an alert still SENDING. Rows
@@ -357,58 +410,48 @@ def _claim(alert_id: int, channel: str, ids: Sequence[int], limit: int) -> list[
                 state=D.SENDING, claimed_at=now, attempts=F("attempts") + 1, updated_at=now
             )
     for row in rows:
-        row.state = D.SENDING
-        row.claimed_at = now
         row.attempts += 1
-    return rows
+    return [_claimed(row) for row in rows]
 
 
-def _claim_sql(alert_id: int, channel: str, ids: Sequence[int], limit: int, now: datetime.datetime) -> list[Delivery]:
-    """``_claim`` in one statement on PostgreSQL: lock (SKIP LOCKED), move to SENDING, and
-    return the rows with their citizens, as ``select_related("citizen")`` would."""
-    from registrations.models import Citizen
+_CLAIM_SQL = """
+    WITH picked AS (
+        SELECT mine.id FROM unnest(%s::bigint[]) AS wanted (id) CROSS JOIN LATERAL (
+            SELECT d.id, d.alert_id, d.channel, d.state, d.next_attempt_at FROM alerts_delivery d
+            WHERE d.id = wanted.id LIMIT 1 FOR UPDATE SKIP LOCKED
+        ) AS mine
+        WHERE mine.alert_id = %s AND mine.channel = %s
+          AND (mine.state = %s OR (mine.state = %s AND (mine.next_attempt_at IS NULL OR mine.next_attempt_at <= %s)))
+          AND EXISTS (SELECT FROM alerts_alert a WHERE a.id = %s AND a.state = %s)
+        ORDER BY wanted.id LIMIT %s
+    ), claimed AS (
+        UPDATE alerts_delivery d SET state = %s, claimed_at = %s, attempts = d.attempts + 1, updated_at = %s
+        FROM picked WHERE d.id = picked.id
+        RETURNING d.id, d.channel, d.address, d.language, d.attempts, d.error_code, d.created_at, d.citizen_id
+    )
+    SELECT claimed.id, claimed.channel, claimed.address, claimed.language, claimed.attempts, claimed.error_code,
+           claimed.created_at, claimed.citizen_id, c.full_name, c.email,
+           CASE WHEN claimed.channel = 'sms' THEN c.phone_opted_out_at IS NOT NULL
+                ELSE c.email_opted_out_at IS NOT NULL END
+    FROM claimed LEFT JOIN registrations_citizen c ON c.id = claimed.citizen_id
+    ORDER BY claimed.id
+"""
 
-    d_fields = Delivery._meta.concrete_fields
-    c_fields = Citizen._meta.concrete_fields
-    d_cols = ", ".join(f"claimed.{f.column}" for f in d_fields)
-    c_cols = ", ".join(f"c.{f.column}" for f in c_fields)
-    # Only this module's constants and the models' column names are formatted in.
-    sql = f"""
-        WITH picked AS (
-            SELECT d.id FROM alerts_delivery d JOIN alerts_alert a ON a.id = d.alert_id
-            WHERE d.id = ANY(%s) AND d.alert_id = %s AND d.channel = %s AND a.state = %s
-              AND (d.state = %s OR (d.state = %s AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= %s)))
-            ORDER BY d.id LIMIT %s FOR UPDATE OF d SKIP LOCKED
-        ), claimed AS (
-            UPDATE alerts_delivery d SET state = %s, claimed_at = %s, attempts = d.attempts + 1, updated_at = %s
-            FROM picked WHERE d.id = picked.id RETURNING d.*
-        )
-        SELECT {d_cols}, {c_cols} FROM claimed
-        LEFT JOIN {Citizen._meta.db_table} c ON c.id = claimed.citizen_id ORDER BY claimed.id
-    """  # noqa: S608
-    params = [list(ids), alert_id, channel, A.SENDING, D.QUEUED, D.RETRY, now, limit, D.SENDING, now, now]
+
+def _claim_sql(
+    alert_id: int, channel: str, ids: Sequence[int], limit: int, now: datetime.datetime
+) -> list[ClaimedDelivery]:
+    """``_claim`` in one statement on PostgreSQL: lock (SKIP LOCKED), move to SENDING,
+    and return each row with its citizen's name, email and opt-out on the channel."""
+    params = [sorted(ids), alert_id, channel, D.QUEUED, D.RETRY, now, alert_id, A.SENDING, limit, D.SENDING, now, now]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(_CLAIM_SQL, params)
         records = cursor.fetchall()
-    d_names = [f.attname for f in d_fields]
-    c_names = [f.attname for f in c_fields]
     rows = []
-    for record in records:
-        row = Delivery.from_db(connection.alias, d_names, record[: len(d_fields)])
-        citizen_values = record[len(d_fields) :]
-        citizen = Citizen.from_db(connection.alias, c_names, citizen_values) if row.citizen_id is not None else None
-        Delivery.citizen.field.set_cached_value(row, citizen)
-        rows.append(row)
+    for pk, ch, address, language, attempts, error_code, created_at, citizen_id, name, email, opted_out in records:
+        person = Person(citizen_id, name, email) if citizen_id is not None else None
+        rows.append(ClaimedDelivery(pk, ch, address, language, attempts, error_code, created_at, person, opted_out))
     return rows
-
-
-def _opted_out(delivery: Delivery) -> bool:
-    citizen = delivery.citizen
-    if citizen is None:
-        return False
-    if delivery.channel == Delivery.Channel.SMS:
-        return citizen.phone_opted_out_at is not None
-    return citizen.email_opted_out_at is not None
 
 
 def _submit_sms(
@@ -445,7 +488,7 @@ def _mark(ids: Iterable[int], **changes: object) -> int:
     return Delivery.objects.filter(pk__in=ids, state=D.SENDING).update(updated_at=timezone.now(), **changes)
 
 
-def _write_back(rows: list[Delivery], results: list[SendResult | ChannelError], report: ChunkReport) -> None:
+def _write_back(rows: list[ClaimedDelivery], results: list[SendResult | ChannelError], report: ChunkReport) -> None:
     """Record every outcome with a few bulk UPDATEs, each only where the row is still SENDING.
 
     A row the sweep already ended "outcome unknown" is corrected to SENT when the
@@ -457,7 +500,7 @@ def _write_back(rows: list[Delivery], results: list[SendResult | ChannelError], 
     retry: dict[int, datetime.datetime] = {}
     retry_codes: dict[int, str] = {}  # kept: an ambiguous code makes the next attempt look up first
     retry_reasons: dict[int, str] = {}
-    opted_out: list[Delivery] = []
+    opted_out: list[ClaimedDelivery] = []
     for row, result in zip(rows, results, strict=True):
         if isinstance(result, SendResult):
             sent[row.pk] = result.provider_message_id
@@ -599,7 +642,9 @@ def send_delivery_chunk(alert_id: int, channel: str, delivery_ids: Sequence[int]
     renderer: AlertRenderer | None = None
     provider: Channel | None = None
     ids = list(delivery_ids)
-    in_flight: collections.deque[tuple[list[Delivery], concurrent.futures.Future[list[SendResult | ChannelError]]]]
+    in_flight: collections.deque[
+        tuple[list[ClaimedDelivery], concurrent.futures.Future[list[SendResult | ChannelError]]]
+    ]
     in_flight = collections.deque()
     try:
         while True:
@@ -638,9 +683,11 @@ def send_delivery_chunk(alert_id: int, channel: str, delivery_ids: Sequence[int]
     return report
 
 
-def _settle_unsendable(renderer: AlertRenderer, rows: list[Delivery], report: ChunkReport) -> list[Delivery]:
+def _settle_unsendable(
+    renderer: AlertRenderer, rows: list[ClaimedDelivery], report: ChunkReport
+) -> list[ClaimedDelivery]:
     """SKIP the opted-out and removed, FAIL those with no text; return the rest, to send."""
-    skip = [r for r in rows if _opted_out(r) or (r.citizen_id is None and not renderer.alert.is_test)]
+    skip = [r for r in rows if r.opted_out or (r.citizen_id is None and not renderer.alert.is_test)]
     if skip:
         opted = [r.pk for r in skip if r.citizen_id is not None]
         gone = [r.pk for r in skip if r.citizen_id is None]
@@ -670,7 +717,7 @@ def _can_look_up(provider: Channel) -> bool:
     return callable(getattr(provider, "messages_to", None))
 
 
-def _look_up(renderer: AlertRenderer, provider: Channel, row: Delivery) -> str | None:
+def _look_up(renderer: AlertRenderer, provider: Channel, row: Delivery | ClaimedDelivery) -> str | None:
     """The provider's id of the SMS ``row`` would send, if the provider already has it.
 
     Raises ChannelError when the provider cannot be asked.
@@ -683,15 +730,17 @@ def _look_up(renderer: AlertRenderer, provider: Channel, row: Delivery) -> str |
     return None
 
 
-def _reconcile(renderer: AlertRenderer, provider: Channel, rows: list[Delivery], report: ChunkReport) -> list[Delivery]:
+def _reconcile(
+    renderer: AlertRenderer, provider: Channel, rows: list[ClaimedDelivery], report: ChunkReport
+) -> list[ClaimedDelivery]:
     """Settle claimed SMS whose previous attempt ended ambiguously; return those to send.
 
     Found at the provider: SENT, not sent again. Not found: sent now. The provider
     cannot be asked: back to RETRY without sending.
     """
-    to_send: list[Delivery] = []
+    to_send: list[ClaimedDelivery] = []
     found: dict[int, str] = {}
-    unasked: list[Delivery] = []
+    unasked: list[ClaimedDelivery] = []
     for row in rows:
         if row.attempts <= 1 or row.error_code not in AMBIGUOUS_CODES:
             to_send.append(row)

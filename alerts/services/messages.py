@@ -63,6 +63,7 @@ class AlertRenderer:
                 body=compile_text(text.email_body),
             )
         self._words: dict[str, str] = {}
+        self._links = links.LinkMaker()
         self._test_names: dict[str, str] | None = None
 
     def _compiled(self, language: str) -> tuple[str, _Compiled]:
@@ -105,14 +106,12 @@ class AlertRenderer:
                 "checkin_link": settings.PUBLIC_BASE_URL + "/",
                 "unsubscribe_link": settings.PUBLIC_BASE_URL + "/",
             }
-        if delivery.channel == Delivery.Channel.EMAIL:
-            unsubscribe = links.unsubscribe_url(citizen, delivery.address)
-        else:
-            unsubscribe = links.unsubscribe_url(citizen)
+        # An email's link names the address it went to; an SMS's the citizen's email.
+        address = delivery.address if delivery.channel == Delivery.Channel.EMAIL else None
         return {
             "name": citizen.full_name,
-            "checkin_link": links.check_in_url(citizen, self.alert),
-            "unsubscribe_link": unsubscribe,
+            "checkin_link": self._links.check_in(citizen, self.alert),
+            "unsubscribe_link": self._links.unsubscribe(citizen, address),
         }
 
     def _unsubscribe_url(self, delivery: Delivery, values: dict[str, str]) -> str:
