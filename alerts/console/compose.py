@@ -219,5 +219,16 @@ def contradictions(alert: Alert, texts: list[AlertText], areas: list[Area] | Non
     return found
 
 
+def describe_areas(alert: Alert) -> str:
+    """The alert's areas as staff read them: "Afghanistan, except Kabul province, Nimruz"."""
+    if not alert.pk:
+        return ""
+    names = ", ".join(a.name for a in alert.areas.all())
+    excluded = ", ".join(a.name for a in alert.excluded_areas.all())
+    if names and excluded:
+        return _("%(areas)s, except %(excluded)s") % {"areas": names, "excluded": excluded}
+    return names
+
+
 def language_name(code: str) -> str:
     return dict(settings.ALERT_LANGUAGES).get(code, code)

@@ -146,6 +146,7 @@ class AlertForm(forms.ModelForm):
             "send_sms",
             "send_email",
             "areas",
+            "excluded_areas",
             "center_name",
             "center_region",
             "center_latitude",
@@ -162,6 +163,7 @@ class AlertForm(forms.ModelForm):
         ]
         widgets = {
             "areas": forms.CheckboxSelectMultiple,
+            "excluded_areas": forms.CheckboxSelectMultiple,
             "expires_at": forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         }
         labels = {
@@ -170,6 +172,13 @@ class AlertForm(forms.ModelForm):
             "radius_km": _("Radius (km)"),
             "advisory_level": _("Advisory level announced"),
             "fallback_language": _("Fallback language"),
+            "excluded_areas": _("Except people in these regions"),
+        }
+        help_texts = {
+            "excluded_areas": _(
+                "Regions of a chosen country to leave out, e.g. those with an advisory level of their own. "
+                "Someone also present elsewhere in the chosen areas still receives the alert."
+            ),
         }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -180,6 +189,9 @@ class AlertForm(forms.ModelForm):
         self.fields["advisory_level"].widget = forms.Select(choices=[("", "—")] + level_choices())
         self.fields["fallback_language"].widget = forms.Select(choices=settings.ALERT_LANGUAGES)
         self.fields["areas"].queryset = self.fields["areas"].queryset.order_by("country", "region")
+        self.fields["excluded_areas"].queryset = (
+            self.fields["excluded_areas"].queryset.exclude(region="").order_by("country", "region")
+        )
         self.fields["expires_at"].input_formats = ["%Y-%m-%dT%H:%M"]
 
     def clean(self) -> dict[str, Any]:
@@ -187,6 +199,12 @@ class AlertForm(forms.ModelForm):
         point = [cleaned.get("center_latitude"), cleaned.get("center_longitude"), cleaned.get("radius_km")]
         if any(v is not None for v in point) and not all(v is not None for v in point):
             raise forms.ValidationError(_("A radius audience needs a latitude, a longitude and a radius."))
+        excluded = list(cleaned.get("excluded_areas") or [])
+        if excluded and "areas" in cleaned:
+            from alerts.services.areas import excluded_area_problems
+
+            for problem in excluded_area_problems(cleaned["areas"], excluded):
+                self.add_error("excluded_areas", problem)
         return cleaned
 
 

@@ -94,6 +94,13 @@ class Alert(models.Model):
     send_email = models.BooleanField(_("send by email"), default=True)
     # Audience: people present in these areas, and/or within radius_km of a point.
     areas = models.ManyToManyField("alerts.Area", blank=True, related_name="alerts")
+    # Regions carved out of the country areas above: a presence recorded there is not part
+    # of the area audience (e.g. a region whose own advisory level differs from the
+    # country's). Each lies inside one of ``areas``; radius and correction audiences are
+    # not affected.
+    excluded_areas = models.ManyToManyField(
+        "alerts.Area", blank=True, related_name="excluding_alerts", verbose_name=_("excluded areas")
+    )
     center_latitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
     center_longitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
     radius_km = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True)

@@ -19,6 +19,7 @@ from django.utils.translation import gettext
 from alerts.errors import AlertContentError, AlertStateError, ApprovalError
 from alerts.levels import highest_level
 from alerts.models import Alert, AlertText, Delivery, StaffTestRecipient
+from alerts.services.areas import excluded_area_problems
 from alerts.services.audience import compute_audience
 from alerts.services.rendering import placeholder_errors_by_field
 
@@ -70,6 +71,7 @@ def content_problems(alert: Alert) -> list[str]:
         has_radius = alert.center_latitude is not None and alert.center_longitude is not None and bool(alert.radius_km)
         if not (has_area or has_radius or alert.references_id):
             problems.append("Choose who receives it: one or more areas, or a radius around a point.")
+        problems.extend(excluded_area_problems(alert.areas.all(), alert.excluded_areas.all()))
     if alert.msg_type != Alert.MsgType.ALERT and not alert.references_id:
         problems.append("An update or cancellation must reference the alert it corrects.")
     return problems
@@ -250,6 +252,7 @@ def abort_alert(alert: Alert | int, *, by: AbstractBaseUser) -> int:
 
 def _copy_audience(original: Alert, correction: Alert) -> None:
     correction.areas.set(original.areas.all())
+    correction.excluded_areas.set(original.excluded_areas.all())
 
 
 def _correction(original: Alert, msg_type: str, *, by: AbstractBaseUser, title: str) -> Alert:

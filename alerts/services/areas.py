@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from alerts.errors import LevelError
 from alerts.models import Area, LevelChange
@@ -54,3 +57,44 @@ def change_advisory_level(area: Area | int, new_level: int | None, *, by: Abstra
     if isinstance(area, Area):
         area.level, area.level_changed_at = locked.level, locked.level_changed_at
     return change
+
+
+def regions_with_their_own_level(country: Area, level: int) -> list[Area]:
+    """The regions of ``country`` whose own level differs from ``level``.
+
+    A region that inherits (``level`` None) follows the country and is not among them.
+    A country-wide alert announcing ``level`` leaves these out by default (its excluded
+    areas), so they keep the advisory of their own level.
+    """
+    if not country.is_country:
+        return []
+    return list(
+        Area.objects.filter(country=country.country, level__isnull=False)
+        .exclude(region="")
+        .exclude(level=level)
+        .order_by("region")
+    )
+
+
+def excluded_area_problems(areas: Iterable[Area], excluded: Iterable[Area]) -> list[str]:
+    """Why these excluded areas do not fit the alert's ``areas`` (empty when they do).
+
+    An excluded area must be a region lying inside one of the alert's country areas;
+    an area that is itself one of the alert's areas is unticked there instead.
+    """
+    chosen = list(areas)
+    countries = {str(area.country) for area in chosen if area.is_country}
+    chosen_pks = {area.pk for area in chosen}
+    problems = []
+    for area in excluded:
+        if area.pk in chosen_pks:
+            problems.append(
+                gettext("%(area)s is one of the alert's areas: untick it there instead of excluding it.")
+                % {"area": area.name}
+            )
+        elif area.is_country or str(area.country) not in countries:
+            problems.append(
+                gettext("%(area)s does not lie inside any of the alert's areas, so it cannot be excluded.")
+                % {"area": area.name}
+            )
+    return problems

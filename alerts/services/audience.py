@@ -3,7 +3,9 @@
 The audience of a live alert is every citizen with a current presence
 
 - in one of the alert's Areas (a country area takes in all its regions; a region area
-  takes the presences recorded with that region), or
+  takes the presences recorded with that region) and not in one of its excluded areas
+  (regions carved out of a country area: a citizen present only there is left out; one
+  also present elsewhere in the alert's areas is still in), or
 - within ``radius_km`` of the alert's centre, for presences with coordinates; people in
   the centre's region (``center_region``) who gave no coordinates are included as a
   fallback and counted apart (``radius_fallback_citizens``), or
@@ -29,7 +31,7 @@ from django.db.models import Count, Exists, FloatField, IntegerField, OuterRef, 
 from django.db.models.functions import ASin, Cast, Cos, Least, Power, Radians, Sin, Sqrt
 from django.utils import timezone
 
-from alerts.models import Alert, CheckIn, Delivery, StaffTestRecipient
+from alerts.models import Alert, Area, CheckIn, Delivery, StaffTestRecipient
 from registrations.models import Citizen, HouseholdMember, Presence
 
 EARTH_RADIUS_KM = 6371.0088
@@ -51,11 +53,19 @@ class Recipient:
     email: str
 
 
+def _place_q(area: Area) -> Q:
+    return Q(country=area.country) if area.is_country else Q(country=area.country, region=area.region)
+
+
 def _area_q(alert: Alert) -> Q | None:
+    """Presences in the alert's areas and not in its excluded areas (None: no areas)."""
     q: Q | None = None
     for area in alert.areas.all():
-        part = Q(country=area.country) if area.is_country else Q(country=area.country, region=area.region)
-        q = part if q is None else q | part
+        q = _place_q(area) if q is None else q | _place_q(area)
+    if q is None or not alert.pk:
+        return q
+    for excluded in alert.excluded_areas.all():
+        q &= ~_place_q(excluded)
     return q
 
 

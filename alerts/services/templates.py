@@ -10,6 +10,7 @@ from django.utils import timezone, translation
 from alerts.errors import TemplateError
 from alerts.levels import highest_level, level_name
 from alerts.models import Alert, AlertTemplate, AlertText, Area, LevelChange
+from alerts.services.areas import regions_with_their_own_level
 from alerts.services.audience import compute_audience
 from alerts.services.rendering import fill_alert_placeholders, placeholder_errors, placeholder_errors_by_field
 
@@ -94,6 +95,9 @@ def draft_alert_for_level(
 ) -> Alert | None:
     """Draft a live alert from ``level``'s templates for everyone present in ``area``.
 
+    For a country, its regions whose own level differs from ``level`` are the draft's
+    excluded areas (``regions_with_their_own_level``).
+
     The alert waits for approval (AWAITING_APPROVAL); its texts have the area and level
     filled in, the recipient's name and links left for sending. Returns None, drafting
     nothing, when no template exists for the level in the fallback language.
@@ -119,6 +123,9 @@ def draft_alert_for_level(
             **_cap_for_level(level),
         )
         alert.areas.add(area)
+        # A country's regions with a level of their own keep their own advisory: they are
+        # left out of the draft, where staff see them and may take them back in.
+        alert.excluded_areas.set(regions_with_their_own_level(area, level))
         AlertText.objects.bulk_create(
             [
                 AlertText(

@@ -185,15 +185,15 @@ def test_counts_take_one_aggregate_query(afghanistan, author) -> None:
         radius_km=Decimal("25"),
         center_region="AF-KAB",
     )
-    alert = Alert.objects.prefetch_related("areas").get(pk=alert.pk)
+    alert = Alert.objects.prefetch_related("areas", "excluded_areas").get(pk=alert.pk)
     with CaptureQueriesContext(connection) as read:
         compute_audience(alert, save=False)
     assert len(read.captured_queries) == 1, [q["sql"] for q in read.captured_queries]
     alert = Alert.objects.get(pk=alert.pk)
     with CaptureQueriesContext(connection) as saved:
         compute_audience(alert)
-    # The alert's areas, the one aggregate, the UPDATE that stores the summary.
-    assert len(saved.captured_queries) == 3
+    # The alert's areas and excluded areas, the one aggregate, the UPDATE that stores the summary.
+    assert len(saved.captured_queries) == 4
 
 
 def test_test_alert_counts_take_one_query(author, django_assert_num_queries) -> None:

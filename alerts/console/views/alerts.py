@@ -54,6 +54,7 @@ ALERT_FIELDS = [
 def _alert_state(alert: Alert) -> dict[str, Any]:
     data = snapshot(alert, ALERT_FIELDS) or {}
     data["areas"] = sorted(alert.areas.values_list("pk", flat=True)) if alert.pk else []
+    data["excluded_areas"] = sorted(alert.excluded_areas.values_list("pk", flat=True)) if alert.pk else []
     data["texts"] = {
         t.language: {"sms_text": t.sms_text, "email_subject": t.email_subject, "email_body": t.email_body}
         for t in (alert.texts.all() if alert.pk else [])
@@ -87,6 +88,11 @@ def change_level(request: HttpRequest, area_id: int) -> HttpResponse:
                         "reason": change.reason,
                         "level_change": change.pk,
                         "drafted_alert": change.drafted_alert_id,
+                        "drafted_alert_excluded_areas": (
+                            sorted(change.drafted_alert.excluded_areas.values_list("pk", flat=True))
+                            if change.drafted_alert_id
+                            else []
+                        ),
                     },
                 )
         except AlertError as error:
@@ -100,7 +106,10 @@ def change_level(request: HttpRequest, area_id: int) -> HttpResponse:
             messages.warning(
                 request, _("Level changed. No template exists for this level, so no alert was drafted: compose one.")
             )
-            return redirect(reverse("console:alert-new") + f"?area={area.pk}")
+            # The compose page leaves out the country's regions with a level of their own,
+            # as a drafted alert would.
+            own_levels = "&exclude=own-levels" if area.is_country else ""
+            return redirect(reverse("console:alert-new") + f"?area={area.pk}{own_levels}")
     return render(
         request,
         "alerts/console/change_level.html",
@@ -182,14 +191,24 @@ def _template_initial(level: int, area: Area | None) -> dict[str, dict[str, str]
 
 @console_view(Capability.COMPOSE)
 def alert_new(request: HttpRequest) -> HttpResponse:
-    """A new draft, blank or from a level's templates (``?template=<level>&area=<id>``)."""
+    """A new draft, blank or from a level's templates (``?template=<level>&area=<id>``).
+
+    With ``&exclude=own-levels`` (after a country's level change) the country's regions
+    with a level of their own start among the excluded areas.
+    """
     area = Area.objects.filter(pk=request.GET.get("area") or 0).first()
     level = request.GET.get("template", "")
     initial_texts = _template_initial(int(level), area) if level.isdigit() else None
     alert = Alert(created_by=request.user, is_test=True)
     if level.isdigit():
         alert.advisory_level = int(level)
-    form = AlertForm(request.POST or None, instance=alert, initial={"areas": [area.pk] if area else []})
+    initial: dict[str, Any] = {"areas": [area.pk] if area else []}
+    if area is not None and area.is_country and request.GET.get("exclude") == "own-levels":
+        from alerts.services.areas import regions_with_their_own_level
+
+        announced = alert.advisory_level or area.level or 1
+        initial["excluded_areas"] = [r.pk for r in regions_with_their_own_level(area, announced)]
+    form = AlertForm(request.POST or None, instance=alert, initial=initial)
     text_forms = _text_forms(request, None, initial_texts)
     if request.method == "POST" and form.is_valid() and all(f.is_valid() for f in text_forms):
         with transaction.atomic():
@@ -212,6 +231,7 @@ def alert_new(request: HttpRequest) -> HttpResponse:
             "levels": [(n, level_name(n)) for n in sorted(settings.ADVISORY_LEVELS)],
             "area": area,
             "template_level": level,
+            "exclude_own_levels": request.GET.get("exclude") == "own-levels",
         },
     )
 
@@ -251,7 +271,8 @@ def _detail_context(request: HttpRequest, alert: Alert, form: AlertForm | None, 
             and can(request.user, Capability.COMPOSE)
         ),
         "corrections": list(alert.corrections.order_by("-created_at")),
-        "area_names": ", ".join(a.name for a in alert.areas.all()),
+        "area_names": compose.describe_areas(alert),
+        "excluded_names": ", ".join(a.name for a in alert.excluded_areas.all()),
         "languages": dict(settings.ALERT_LANGUAGES),
     }
 
@@ -341,7 +362,7 @@ def approvals(request: HttpRequest) -> HttpResponse:
     waiting = (
         Alert.objects.filter(state=S.AWAITING_APPROVAL)
         .select_related("created_by")
-        .prefetch_related("areas")
+        .prefetch_related("areas", "excluded_areas")
         .order_by("is_test", "submitted_at", "pk")  # live first, oldest first
     )
     rows = [
@@ -420,7 +441,7 @@ def alert_progress_page(request: HttpRequest, alert_id: int) -> HttpResponse:
             "buckets": ["queued", "sending", "sent", "delivered", "failed", "skipped"],
             "can_abort": alert.state in (S.SCHEDULED, S.SENDING) and can(request.user, Capability.ABORT),
             "running": alert.state in (S.SCHEDULED, S.SENDING),
-            "area_names": ", ".join(a.name for a in alert.areas.all()),
+            "area_names": compose.describe_areas(alert),
         },
     )
 

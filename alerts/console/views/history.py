@@ -30,7 +30,7 @@ def delivery_counts(alert_ids: list[int]) -> dict[int, dict[str, int]]:
 def history(request: HttpRequest) -> HttpResponse:
     alerts = (
         Alert.objects.select_related("created_by", "approved_by", "references", "aborted_by")
-        .prefetch_related(Prefetch("texts", queryset=AlertText.objects.order_by("language")), "areas")
+        .prefetch_related(Prefetch("texts", queryset=AlertText.objects.order_by("language")), "areas", "excluded_areas")
         .order_by("-created_at", "-pk")
     )
     mode = request.GET.get("mode", "")
