@@ -197,7 +197,11 @@ def contradictions(alert: Alert, texts: list[AlertText], areas: list[Area] | Non
         other_texts = list(other.texts.all())
         other_level = _stated_level(other, other_texts)
         names = ", ".join(a.name for a in shared)
-        level_words = f"level {other_level} ({level_name(other_level)})" if other_level else ""
+        level_words = (
+            _("level %(level)s (%(level_name)s)") % {"level": other_level, "level_name": level_name(other_level)}
+            if other_level
+            else ""
+        )
         if my_level is not None and other_level is not None and my_level < other_level:
             message = _(
                 "This alert says level %(mine)s, but alert #%(id)s “%(title)s” at %(theirs)s is live for "

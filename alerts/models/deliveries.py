@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Delivery(models.Model):
@@ -52,38 +53,38 @@ class Delivery(models.Model):
     """
 
     class Channel(models.TextChoices):
-        SMS = "sms", "SMS"
-        EMAIL = "email", "Email"
+        SMS = "sms", _("SMS")
+        EMAIL = "email", _("Email")
 
     class State(models.TextChoices):
-        QUEUED = "queued", "Queued"  # created, waiting for a send task
-        SENDING = "sending", "Sending"  # claimed by a worker; provider call under way
-        RETRY = "retry", "Retrying"  # transient failure; due again at next_attempt_at
-        SENT = "sent", "Sent"  # accepted by the provider (final unless a callback follows)
-        DELIVERED = "delivered", "Delivered"  # the provider confirmed delivery (final)
-        FAILED = "failed", "Failed"  # permanent failure, reason kept (final)
-        SKIPPED = "skipped", "Skipped"  # never sent: opted out, aborted (final)
+        QUEUED = "queued", _("Queued")  # created, waiting for a send task
+        SENDING = "sending", _("Sending")  # claimed by a worker; provider call under way
+        RETRY = "retry", _("Retrying")  # transient failure; due again at next_attempt_at
+        SENT = "sent", _("Sent")  # accepted by the provider (final unless a callback follows)
+        DELIVERED = "delivered", _("Delivered")  # the provider confirmed delivery (final)
+        FAILED = "failed", _("Failed")  # permanent failure, reason kept (final)
+        SKIPPED = "skipped", _("Skipped")  # never sent: opted out, aborted (final)
 
     FINAL_STATES = (State.SENT, State.DELIVERED, State.FAILED, State.SKIPPED)
     OPEN_STATES = (State.QUEUED, State.SENDING, State.RETRY)
 
     alert = models.ForeignKey("alerts.Alert", on_delete=models.CASCADE, related_name="deliveries")
-    channel = models.CharField(max_length=8, choices=Channel.choices)
-    address = models.CharField(max_length=254)  # E.164 number or lower-case email
+    channel = models.CharField(_("channel"), max_length=8, choices=Channel.choices)
+    address = models.CharField(_("address"), max_length=254)  # E.164 number or lower-case email
     citizen = models.ForeignKey(
         "registrations.Citizen", null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries"
     )
-    language = models.CharField(max_length=8, default="en")
-    state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
-    attempts = models.PositiveSmallIntegerField(default=0)
+    language = models.CharField(_("language"), max_length=8, default="en")
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.QUEUED)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
     enqueued_at = models.DateTimeField(null=True, blank=True)
     provider_message_id = models.CharField(max_length=64, blank=True, db_index=True)
-    error_code = models.CharField(max_length=16, blank=True)
-    error_reason = models.CharField(max_length=300, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    delivered_at = models.DateTimeField(null=True, blank=True)
+    error_code = models.CharField(_("error code"), max_length=16, blank=True)
+    error_reason = models.CharField(_("reason"), max_length=300, blank=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

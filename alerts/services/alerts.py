@@ -14,7 +14,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone, translation
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext
 
 from alerts.errors import AlertContentError, AlertStateError, ApprovalError
 from alerts.levels import highest_level
@@ -40,47 +40,54 @@ def _refresh(target: Alert | int, locked: Alert) -> Alert:
 
 def _require(alert: Alert, allowed: tuple[str, ...], doing: str) -> None:
     if alert.state not in allowed:
-        names = " or ".join(str(S(s).label) for s in allowed)
-        raise AlertStateError(f"Cannot {doing} an alert that is {S(alert.state).label.lower()}; it must be {names}.")
+        names = gettext(" or ").join(str(S(s).label) for s in allowed)
+        raise AlertStateError(
+            gettext("Cannot %(action)s an alert that is %(state)s; it must be %(allowed)s.")
+            % {"action": doing, "state": str(S(alert.state).label).lower(), "allowed": names}
+        )
 
 
 def content_problems(alert: Alert) -> list[str]:
     """What stops ``alert`` from going out as written (empty when it can)."""
     problems: list[str] = []
     if not alert.channels:
-        problems.append("Choose at least one channel (SMS or email).")
+        problems.append(gettext("Choose at least one channel (SMS or email)."))
     texts = {t.language: t for t in AlertText.objects.filter(alert=alert)}
     fallback = texts.get(alert.fallback_language)
     if fallback is None:
-        problems.append(f"Write the text in the fallback language ({alert.fallback_language}).")
+        problems.append(
+            gettext("Write the text in the fallback language (%(language)s).") % {"language": alert.fallback_language}
+        )
     for language, text in sorted(texts.items()):
         if alert.send_sms and not text.sms_text.strip() and language == alert.fallback_language:
-            problems.append(f"The SMS text in {language} is empty.")
+            problems.append(gettext("The SMS text in %(language)s is empty.") % {"language": language})
         if alert.send_email and language == alert.fallback_language:
             if not text.email_subject.strip():
-                problems.append(f"The email subject in {language} is empty.")
+                problems.append(gettext("The email subject in %(language)s is empty.") % {"language": language})
             if not text.email_body.strip():
-                problems.append(f"The email body in {language} is empty.")
+                problems.append(gettext("The email body in %(language)s is empty.") % {"language": language})
         for field, errors in placeholder_errors_by_field(text).items():
             problems.extend(f"{language} {field}: {e}" for e in errors)
     if alert.is_test:
         if not StaffTestRecipient.objects.filter(active=True).exists():
-            problems.append("The staff test list is empty: add a test recipient first.")
+            problems.append(gettext("The staff test list is empty: add a test recipient first."))
     else:
         has_area = alert.areas.exists()
         has_radius = alert.center_latitude is not None and alert.center_longitude is not None and bool(alert.radius_km)
         if not (has_area or has_radius or alert.references_id):
-            problems.append("Choose who receives it: one or more areas, or a radius around a point.")
+            problems.append(gettext("Choose who receives it: one or more areas, or a radius around a point."))
         problems.extend(excluded_area_problems(alert.areas.all(), alert.excluded_areas.all()))
     if alert.msg_type != Alert.MsgType.ALERT and not alert.references_id:
-        problems.append("An update or cancellation must reference the alert it corrects.")
+        problems.append(gettext("An update or cancellation must reference the alert it corrects."))
     return problems
 
 
 def _check_content(alert: Alert) -> None:
     problems = content_problems(alert)
     if problems:
-        raise AlertContentError("The alert cannot go out yet: " + " ".join(problems), problems)
+        raise AlertContentError(
+            gettext("The alert cannot go out yet: %(problems)s") % {"problems": " ".join(problems)}, problems
+        )
 
 
 def is_urgent(alert: Alert) -> bool:
@@ -103,7 +110,7 @@ def submit_for_approval(alert: Alert | int, *, by: AbstractBaseUser) -> Alert:
     """
     with transaction.atomic():
         locked = _lock(alert)
-        _require(locked, (S.DRAFT,), "submit")
+        _require(locked, (S.DRAFT,), pgettext("alert action", "submit"))
         _check_content(locked)
         locked.state = S.AWAITING_APPROVAL
         locked.submitted_at = timezone.now()
@@ -116,7 +123,7 @@ def return_to_draft(alert: Alert | int, *, by: AbstractBaseUser) -> Alert:
     """AWAITING_APPROVAL -> DRAFT, for changes. Raises AlertStateError."""
     with transaction.atomic():
         locked = _lock(alert)
-        _require(locked, (S.AWAITING_APPROVAL,), "return to draft")
+        _require(locked, (S.AWAITING_APPROVAL,), pgettext("alert action", "return to draft"))
         locked.state = S.DRAFT
         locked.save(update_fields=["state", "updated_at"])
     return _refresh(alert, locked)
@@ -126,7 +133,7 @@ def cancel_alert(alert: Alert | int, *, by: AbstractBaseUser) -> Alert:
     """DRAFT / AWAITING_APPROVAL -> CANCELLED (withdrawn; nothing was sent)."""
     with transaction.atomic():
         locked = _lock(alert)
-        _require(locked, (S.DRAFT, S.AWAITING_APPROVAL), "cancel")
+        _require(locked, (S.DRAFT, S.AWAITING_APPROVAL), pgettext("alert action", "cancel"))
         locked.state = S.CANCELLED
         locked.cancelled_at = timezone.now()
         locked.save(update_fields=["state", "cancelled_at", "updated_at"])
@@ -174,20 +181,24 @@ def approve_alert(
 
     # Roles, not Django's is_staff flag, say who approves (the console's one table of rules).
     if not getattr(by, "is_active", False) or not has_role(by, Role.APPROVER):
-        raise ApprovalError("Only an active staff member with the approver role can approve alerts.")
+        raise ApprovalError(gettext("Only an active staff member with the approver role can approve alerts."))
     if send_at is not None and timezone.is_naive(send_at):
-        raise ApprovalError("The send time must carry a time zone.")
+        raise ApprovalError(gettext("The send time must carry a time zone."))
     with transaction.atomic():
         locked = _lock(alert)
-        _require(locked, (S.AWAITING_APPROVAL,), "approve")
+        _require(locked, (S.AWAITING_APPROVAL,), pgettext("alert action", "approve"))
         if not locked.is_test and locked.created_by_id == by.pk:
-            raise ApprovalError("You wrote this live alert; a second staff member must approve it.")
+            raise ApprovalError(gettext("You wrote this live alert; a second staff member must approve it."))
         if include_unverified and locked.is_test:
-            raise ApprovalError("Test alerts go only to the staff test list; unverified contacts cannot be included.")
+            raise ApprovalError(
+                gettext("Test alerts go only to the staff test list; unverified contacts cannot be included.")
+            )
         if include_unverified and not is_urgent(locked):
             raise ApprovalError(
-                "Unverified contacts may be included only in an urgent alert "
-                "(urgency Immediate, severity Extreme, or the top advisory level)."
+                gettext(
+                    "Unverified contacts may be included only in an urgent alert "
+                    "(urgency Immediate, severity Extreme, or the top advisory level)."
+                )
             )
         _check_content(locked)
         now = timezone.now()
@@ -236,7 +247,7 @@ def abort_alert(alert: Alert | int, *, by: AbstractBaseUser) -> int:
     """
     with transaction.atomic():
         locked = _lock(alert)
-        _require(locked, (S.SCHEDULED, S.SENDING), "abort")
+        _require(locked, (S.SCHEDULED, S.SENDING), pgettext("alert action", "abort"))
         now = timezone.now()
         locked.state = S.ABORTED
         locked.aborted_at = now

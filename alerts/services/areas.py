@@ -32,18 +32,21 @@ def change_advisory_level(area: Area | int, new_level: int | None, *, by: Abstra
 
     reason = (reason or "").strip()
     if not reason:
-        raise LevelError("Say why the level changes: the reason is kept with the change.")
+        raise LevelError(gettext("Say why the level changes: the reason is kept with the change."))
     if new_level is not None and new_level not in settings.ADVISORY_LEVELS:
         known = ", ".join(str(n) for n in sorted(settings.ADVISORY_LEVELS))
-        raise LevelError(f"Unknown advisory level {new_level}; the levels are {known}.")
+        raise LevelError(
+            gettext("Unknown advisory level %(level)s; the levels are %(known)s.")
+            % {"level": new_level, "known": known}
+        )
     with transaction.atomic():
         area_pk = area.pk if isinstance(area, Area) else area
         locked = Area.objects.select_for_update().get(pk=area_pk)
         if new_level is None and locked.is_country:
-            raise LevelError("A country always has a level; only a region can inherit.")
+            raise LevelError(gettext("A country always has a level; only a region can inherit."))
         old_level = locked.level
         if old_level == new_level:
-            raise LevelError(f"{locked.name} is already at this level; nothing to change.")
+            raise LevelError(gettext("%(area)s is already at this level; nothing to change.") % {"area": locked.name})
         old_effective = locked.effective_level
         locked.level = new_level
         locked.level_changed_at = timezone.now()

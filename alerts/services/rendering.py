@@ -12,17 +12,20 @@ import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from django.utils.functional import Promise
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-#: placeholder -> what it becomes (shown to staff next to the template editor)
-PLACEHOLDERS: dict[str, str] = {
-    "name": str(_("the recipient's name")),
-    "area": str(_("the area the alert is for")),
-    "level": str(_("the advisory level number")),
-    "level_name": str(_("the advisory level's words, e.g. Do not travel")),
-    "checkin_words": str(_("how to answer by SMS, e.g. Reply SAFE, NEED or LEFT")),
-    "checkin_link": str(_("the recipient's personal check-in link")),
-    "unsubscribe_link": str(_("the recipient's link to stop these messages")),
+#: placeholder -> what it becomes (shown to staff next to the template editor); lazy, so
+#: each page shows it in the language it is served in
+PLACEHOLDERS: dict[str, str | Promise] = {
+    "name": _("the recipient's name"),
+    "area": _("the area the alert is for"),
+    "level": _("the advisory level number"),
+    "level_name": _("the advisory level's words, e.g. Do not travel"),
+    "checkin_words": _("how to answer by SMS, e.g. Reply SAFE, NEED or LEFT"),
+    "checkin_link": _("the recipient's personal check-in link"),
+    "unsubscribe_link": _("the recipient's link to stop these messages"),
 }
 #: filled once per alert (when drafted from a template), the same for every recipient
 ALERT_PLACEHOLDERS = frozenset({"area", "level", "level_name"})
@@ -42,17 +45,26 @@ def placeholder_errors(text: str, allowed: Iterable[str] = PLACEHOLDERS) -> list
     try:
         parts = list(_formatter.parse(text or ""))
     except ValueError as exc:
-        return [f"Unbalanced braces ({exc}); write {{{{ or }}}} for a literal brace."]
+        return [gettext("Unbalanced braces (%(error)s); write {{ or }} for a literal brace.") % {"error": exc}]
     for _literal, field, spec, conversion in parts:
         if field is None:
             continue
         if field == "" or field.isdigit():
-            errors.append("Empty braces {} are not a placeholder; write {{}} for literal braces.")
+            errors.append(gettext("Empty braces {} are not a placeholder; write {{}} for literal braces."))
         elif field not in allowed:
             known = ", ".join("{" + name + "}" for name in sorted(allowed))
-            errors.append(f"Unknown placeholder {{{field}}}. Known: {known}.")
+            errors.append(
+                gettext("Unknown placeholder %(placeholder)s. Known: %(known)s.")
+                % {
+                    "placeholder": "{" + field + "}",
+                    "known": known,
+                }
+            )
         elif spec or conversion:
-            errors.append(f"Placeholder {{{field}}} takes no format or conversion; write just {{{field}}}.")
+            errors.append(
+                gettext("Placeholder %(placeholder)s takes no format or conversion; write just %(placeholder)s.")
+                % {"placeholder": "{" + field + "}"}
+            )
     return errors
 
 

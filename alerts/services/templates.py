@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone, translation
+from django.utils.translation import gettext
 
 from alerts.errors import TemplateError
 from alerts.levels import highest_level, level_name
@@ -41,9 +42,9 @@ def save_template(
     """
     problems: dict[str, list[str]] = {}
     if level not in settings.ADVISORY_LEVELS:
-        problems["level"] = [f"Unknown advisory level {level}."]
+        problems["level"] = [gettext("Unknown advisory level %(level)s.") % {"level": level}]
     if language not in dict(settings.ALERT_LANGUAGES):
-        problems["language"] = [f"Alerts are not offered in {language!r}."]
+        problems["language"] = [gettext("Alerts are not offered in “%(language)s”.") % {"language": language}]
     try:
         validate_template(sms_text, email_subject, email_body)
     except TemplateError as exc:
