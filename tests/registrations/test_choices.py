@@ -4,10 +4,11 @@ same choices, in the same language, that a fresh build gives."""
 from __future__ import annotations
 
 import pytest
+from django import forms
 from django.utils import translation
 from django_countries import countries
 
-from registrations.forms import PresenceForm, region_choices
+from registrations.forms import PresenceForm, Select, region_choices
 from registrations.geo import regions_of
 
 
@@ -81,3 +82,44 @@ def test_the_dari_page_lists_countries_in_dari(client):
     with translation.override("fa"):
         dari_afghanistan = str(dict(countries)["AF"])
     assert dari_afghanistan in html and "یک کشور انتخاب کنید" in html
+
+
+# --- the select widget: options rendered in Python, the same HTML as Django's ------------
+
+
+@pytest.mark.parametrize("language", ["en", "fa"])
+@pytest.mark.parametrize("country", ["AF", "CI", "IR", "", "ZZ"])
+def test_the_selects_render_exactly_as_djangos(language, country):
+    with translation.override(language):
+        form = PresenceForm({"presence-country": country, "presence-region": "AF-KAB"}, prefix="presence")
+        for name in ("country", "region"):
+            field = form.fields[name]
+            ours = field.widget.render(f"presence-{name}", form[name].value(), {"id": f"id_presence-{name}"})
+            djangos = forms.Select(choices=field.choices).render(
+                f"presence-{name}", form[name].value(), {"id": f"id_presence-{name}"}
+            )
+            assert ours == djangos
+            assert ours.count("<option") == len(list(field.choices))
+
+
+def test_the_select_escapes_and_groups_as_djangos():
+    choices = [
+        ("", "—"),
+        ("a&b", '<b>Côte d\'Ivoire</b> & "quotes"'),
+        ("Group <1>", [("g1", "One"), ("g2", "Two & more")]),
+        (3, "three"),
+    ]
+    for value in ("a&b", "g2", 3, "3", None, ""):
+        attrs = {"id": "id_x", "aria-describedby": "id_x_help", "required": True, "disabled": False}
+        assert Select(choices=choices).render("x", value, attrs) == forms.Select(choices=choices).render(
+            "x", value, attrs
+        )
+
+
+@pytest.mark.django_db
+def test_the_registration_page_with_errors_renders_every_select(client):
+    html = client.post("/", {"action": "register", "presence-country": "AF", "contact-preferred_language": "fa"})
+    assert html.status_code == 400
+    page = html.content.decode()
+    assert '<option value="AF" selected>Afghanistan</option>' in page
+    assert '<option value="fa" selected>دری (Dari)</option>' in page
