@@ -1,8 +1,10 @@
 """Load test of citizen registration: ``python -m bench.registration``.
 
 Creates its own database (``--db-name``, default ``embassy_bench_reg_<pid>``, dropped at the end), serves the site with
-gunicorn (``--gunicorn-workers`` sync workers, PostgreSQL, per-client and per-address
-rate limits switched off with ``RATE_LIMITS_ENABLED=false``), and drives the
+gunicorn (``--gunicorn-workers`` processes of ``--worker-class``, default 3 gthread workers
+of 4 threads each, which keep wrk's connections alive where sync workers close each one;
+PostgreSQL; per-client and per-address rate limits switched off with
+``RATE_LIMITS_ENABLED=false``), and drives the
 registration form with Debian's ``wrk`` (``apt-get install wrk``) for ``--seconds``
 seconds over ``--connections`` connections, each request a new citizen with a phone and
 an email no other request uses (``bench/register.lua``). A registration is completed
@@ -52,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--connections", type=int, default=16)
     p.add_argument("--threads", type=int, default=1, help="wrk threads (default 1: wrk is light)")
     p.add_argument("--gunicorn-workers", type=int, default=3)
+    # gthread keeps each wrk connection alive (a sync worker closes it after every request)
+    # and overlaps a request's PostgreSQL and Redis waits with another's work.
+    p.add_argument("--worker-class", default="gthread", choices=("sync", "gthread"), help="gunicorn worker class")
+    p.add_argument("--gunicorn-threads", type=int, default=4, help="threads per worker (gthread; sync takes 1)")
     p.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432")
     p.add_argument("--db-name", help="database created and dropped (default embassy_bench_reg_<pid>)")
     p.add_argument("--redis", default="redis://127.0.0.1:6379")
@@ -90,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     memory = MemorySampler()
     result: dict[str, Any] = {"bench": "registration", "connections": args.connections}
     result.update(gunicorn_workers=args.gunicorn_workers, seconds=args.seconds)
+    result.update(
+        worker_class=args.worker_class, gunicorn_threads=args.gunicorn_threads if args.worker_class == "gthread" else 1
+    )
     status = 0
     try:
         with psycopg.connect(f"{args.pg}/postgres", autocommit=True) as conn:
@@ -104,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         log.unlink(missing_ok=True)
         argv_g = [str(Path(PYTHON).parent / "gunicorn"), "embassy.wsgi", "-b", f"127.0.0.1:{port}"]
         argv_g += ["-w", str(args.gunicorn_workers), "--backlog", "2048", "--log-level", "warning"]
+        threads = args.gunicorn_threads if args.worker_class == "gthread" else 1
+        argv_g += ["--worker-class", args.worker_class, "--threads", str(threads)]
         server = Proc("gunicorn", argv_g, env, log, ROOT)
         memory.track("gunicorn", server.pid)
         memory.start()
@@ -185,7 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     result["cpus"] = os.cpu_count()
     if status == 0:
         print(
-            f"Registration load test: gunicorn {args.gunicorn_workers} workers, wrk {args.connections} connections, "
+            f"Registration load test: gunicorn {args.gunicorn_workers} {args.worker_class} workers"
+            f"{f' x {args.gunicorn_threads} threads' if args.worker_class == 'gthread' else ''}, "
+            f"wrk {args.connections} connections, "
             f"{args.seconds} s, {os.cpu_count()} CPUs\n"
             f"  completed registrations   {result['completed']:,} "
             f"({result['citizens_in_db']:,} citizens in the database)\n"
