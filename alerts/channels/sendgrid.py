@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import urllib.error
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from http.client import HTTPException
 from typing import Any
 
@@ -86,6 +86,11 @@ def refused_personalizations(exc: HTTPError) -> set[int] | None:
             return None  # the request as a whole is wrong
         indexes.add(int(parts[1]))
     return indexes or None
+
+
+def _plain(mapping: Mapping[str, str]) -> dict[str, str]:
+    """``mapping`` as a dict JSON can take, copied only when it is not one already."""
+    return mapping if isinstance(mapping, dict) else dict(mapping)
 
 
 class SendGridEmailChannel(BatchFirstChannel):
@@ -174,15 +179,18 @@ class SendGridEmailChannel(BatchFirstChannel):
         """The Mail Send request for ``recipients`` (at most 1,000) of ``batch``."""
         personalizations = []
         for recipient in recipients:
+            # Serialised at once: the recipient's own mappings go in as they are.
             item: dict[str, Any] = {"to": [{"email": recipient.to}]}
             if recipient.substitutions:
-                item["substitutions"] = dict(recipient.substitutions)
-            headers = dict(recipient.headers)
+                item["substitutions"] = _plain(recipient.substitutions)
             if recipient.unsubscribe_url:
-                headers["List-Unsubscribe"] = f"<{recipient.unsubscribe_url}>"
-                headers["List-Unsubscribe-Post"] = LIST_UNSUBSCRIBE_POST
-            if headers:
-                item["headers"] = headers
+                item["headers"] = {
+                    **recipient.headers,
+                    "List-Unsubscribe": f"<{recipient.unsubscribe_url}>",
+                    "List-Unsubscribe-Post": LIST_UNSUBSCRIBE_POST,
+                }
+            elif recipient.headers:
+                item["headers"] = _plain(recipient.headers)
             if recipient.reference:
                 item["custom_args"] = {REFERENCE_ARG: recipient.reference}
             personalizations.append(item)

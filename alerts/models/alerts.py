@@ -139,9 +139,11 @@ class Alert(models.Model):
     )
     # Counts taken when the audience was last computed (citizens, people, addresses per channel).
     audience_summary = models.JSONField(default=dict, blank=True)
-    # Fan-out bookkeeping: the audience key read so far (keyset cursor), the lease the
-    # running fan-out renews per chunk (a stale one is taken over by the sweep), and when
-    # every delivery had been created.
+    # Fan-out bookkeeping: the phase it is in (``alerts.services.fanout.fan_out_phases``)
+    # and the audience key read so far in it (keyset cursor), the lease the running
+    # fan-out renews per chunk (a stale one is taken over by the sweep), and when every
+    # delivery had been created.
+    fanout_phase = models.PositiveSmallIntegerField(default=0)
     fanout_cursor = models.BigIntegerField(default=0)
     fanout_heartbeat_at = models.DateTimeField(null=True, blank=True)
     fanout_done_at = models.DateTimeField(null=True, blank=True)

@@ -1,10 +1,11 @@
 """The fan-out: audience -> deliveries -> provider, exactly once per address.
 
-``start_fan_out`` reads the audience in keyset-ordered chunks, inserts each chunk's
-deliveries in one ``bulk_create(ignore_conflicts=True)`` against the unique key
-(alert, channel, address), and queues send tasks per chunk of delivery ids. It keeps a
-cursor and a lease on the alert, so a fan-out cut short (a killed worker) is resumed
-by the sweep where it stopped.
+``start_fan_out`` reads the audience in keyset-ordered chunks, phase by phase (first
+chunk on both channels, then email, then SMS: ``fan_out_phases``), inserts each chunk's
+deliveries in one statement against the unique key (alert, channel, address), and
+queues send tasks per chunk of delivery ids. It keeps a phase, a cursor and a lease on
+the alert, so a fan-out cut short (a killed worker) is resumed by the sweep where it
+stopped.
 
 ``send_delivery_chunk`` claims deliveries before any provider call: in one transaction
 it locks claimable rows (QUEUED, or RETRY that is due) of an alert that is still SENDING
@@ -33,7 +34,7 @@ from django.utils import timezone
 
 from alerts.channels import Channel, ChannelError, OutgoingMessage, SendResult, get_channel
 from alerts.models import Alert, Delivery
-from alerts.services.audience import Recipient, iter_audience
+from alerts.services.audience import iter_audience
 from alerts.services.messages import AlertRenderer
 
 logger = logging.getLogger(__name__)
@@ -120,22 +121,41 @@ class _Stopped(Exception):
 #: the next chunks double up to ``ALERT_FANOUT_CHUNK``.
 FIRST_CHUNK = 1000
 
+#: A fan-out's phases, each over the audience in key order: which channels it creates
+#: deliveries on, and how many citizens it reads at most (None: all).
+Phase = tuple[tuple[str, ...], int | None]
+
+
+def fan_out_phases(channels: Sequence[str]) -> list[Phase]:
+    """The phases of a fan-out on ``channels``.
+
+    On both channels: the first ``FIRST_CHUNK`` citizens on both, so the first SMS and
+    email leave within a second; then email to everyone, then SMS to everyone (the first
+    chunk's rows exist already and are passed over). Email is handed over 1,000
+    recipients a request and so is done in seconds when its deliveries exist early; SMS
+    go at the provider's rate, which the first chunk's SMS keep busy meanwhile. So nobody
+    waits for an email behind the SMS queue, and the SMS are not later for it.
+    """
+    channels = tuple(channels)
+    if len(channels) < 2:
+        return [(channels, None)]
+    return [(channels, FIRST_CHUNK), (("email",), None), (("sms",), None)]
+
 
 def start_fan_out(alert_id: int) -> FanOutReport:
     """Create and queue the deliveries of an approved alert that is due.
 
     SCHEDULED -> SENDING (one conditional UPDATE, so only one caller starts it), then
-    per audience chunk: insert deliveries, advance the cursor and lease, queue send
-    tasks after commit. A second call while the fan-out runs does nothing; a call after
-    the lease went stale (``ALERT_FANOUT_STALL_SECONDS``) resumes from the cursor.
-    Stops at once when the alert is aborted.
+    phase by phase (``fan_out_phases``), per audience chunk: insert deliveries, advance
+    the cursor and lease, queue send tasks after commit. A second call while the fan-out
+    runs does nothing; a call after the lease went stale (``ALERT_FANOUT_STALL_SECONDS``)
+    resumes from the phase and cursor it reached. Stops at once when the alert is aborted.
     """
     report = FanOutReport(alert_id=alert_id)
     if not _take_fan_out(alert_id, timezone.now()):
         return report
     report.started = True
     alert = Alert.objects.get(pk=alert_id)
-    channels = alert.channels
     # Email tasks are one SendGrid request each: group them by the language the text is
     # in (the recipient's, else the fallback), so a task carries up to 1,000 of one text.
     texts = set(alert.texts.values_list("language", flat=True))
@@ -152,48 +172,20 @@ def start_fan_out(alert_id: int) -> FanOutReport:
             report.queued += len(ids)
             report.queued_tasks += queue_send_tasks(alert_id, ch, sorted(ids))
 
-    if connection.vendor == "postgresql" and not alert.is_test:
-        if not _fan_out_in_sql(alert, queue):
-            logger.info("fan-out of alert %s stopped: the alert is no longer sending", alert_id)
-            return report
-        chunks: Iterable[list[Recipient]] = ()
-    else:
-        chunks = iter_audience(
-            alert, after=alert.fanout_cursor, chunk_size=settings.ALERT_FANOUT_CHUNK, first_chunk_size=FIRST_CHUNK
-        )
-    for chunk in chunks:
-        rows: list[Delivery] = []
-        addresses: dict[str, list[str]] = {ch: [] for ch in channels}
-        for person in chunk:
-            for ch, address in (("sms", person.phone), ("email", person.email)):
-                if ch in addresses and address:
-                    rows.append(
-                        Delivery(
-                            alert_id=alert_id,
-                            channel=ch,
-                            address=address,
-                            citizen_id=person.citizen_id,
-                            language=person.language,
-                        )
-                    )
-                    addresses[ch].append(address)
-        try:
-            with transaction.atomic():
-                Delivery.objects.bulk_create(rows, ignore_conflicts=True, batch_size=5000)
-                now = timezone.now()
-                kept = Alert.objects.filter(pk=alert_id, state=A.SENDING).update(
-                    fanout_cursor=chunk[-1].key, fanout_heartbeat_at=now
+    in_sql = connection.vendor == "postgresql" and not alert.is_test
+    phases = fan_out_phases(alert.channels)
+    for number in range(alert.fanout_phase, len(phases)):
+        channels, limit = phases[number]
+        cursor = alert.fanout_cursor if number == alert.fanout_phase else 0
+        fan_out = _fan_out_in_sql if in_sql else _fan_out_orm
+        kept = fan_out(alert, channels, cursor, limit, queue)
+        if kept and number + 1 < len(phases):
+            kept = bool(
+                Alert.objects.filter(pk=alert_id, state=A.SENDING).update(
+                    fanout_phase=number + 1, fanout_cursor=0, fanout_heartbeat_at=timezone.now()
                 )
-                if not kept:
-                    raise _Stopped
-                for ch, chunk_addresses in addresses.items():
-                    if not chunk_addresses:
-                        continue
-                    # Rows never queued: this chunk's new ones, or those a killed fan-out
-                    # inserted without queueing. Lost tasks are the sweep's business.
-                    marked = _mark_enqueued(alert_id, ch, chunk_addresses, now)
-                    queue([(pk, ch, language) for pk, language in marked])
-        except _Stopped:
+            )
+        if not kept:
             logger.info("fan-out of alert %s stopped: the alert is no longer sending", alert_id)
             return report
     now = timezone.now()
@@ -210,6 +202,54 @@ def start_fan_out(alert_id: int) -> FanOutReport:
     )
     finish_alert_if_done(alert_id)
     return report
+
+
+Queue = Callable[[list[tuple[int, str, str]]], None]
+
+
+def _fan_out_orm(alert: Alert, channels: tuple[str, ...], cursor: int, limit: int | None, queue: Queue) -> bool:
+    """One phase of the fan-out through the ORM (test alerts, databases other than
+    PostgreSQL): per chunk a ``bulk_create(ignore_conflicts=True)``, then the rows not
+    yet queued are stamped and queued. Returns False when the alert stopped sending."""
+    first = min(limit or FIRST_CHUNK, FIRST_CHUNK)
+    chunks = iter_audience(alert, after=cursor, chunk_size=settings.ALERT_FANOUT_CHUNK, first_chunk_size=first)
+    for chunk in chunks:
+        rows: list[Delivery] = []
+        addresses: dict[str, list[str]] = {ch: [] for ch in channels}
+        for person in chunk:
+            for ch, address in (("sms", person.phone), ("email", person.email)):
+                if ch in addresses and address:
+                    rows.append(
+                        Delivery(
+                            alert_id=alert.pk,
+                            channel=ch,
+                            address=address,
+                            citizen_id=person.citizen_id,
+                            language=person.language,
+                        )
+                    )
+                    addresses[ch].append(address)
+        try:
+            with transaction.atomic():
+                Delivery.objects.bulk_create(rows, ignore_conflicts=True, batch_size=5000)
+                now = timezone.now()
+                kept = Alert.objects.filter(pk=alert.pk, state=A.SENDING).update(
+                    fanout_cursor=chunk[-1].key, fanout_heartbeat_at=now
+                )
+                if not kept:
+                    raise _Stopped
+                for ch, chunk_addresses in addresses.items():
+                    if not chunk_addresses:
+                        continue
+                    # Rows never queued: this chunk's new ones, or those a killed fan-out
+                    # inserted without queueing. Lost tasks are the sweep's business.
+                    marked = _mark_enqueued(alert.pk, ch, chunk_addresses, now)
+                    queue([(pk, ch, language) for pk, language in marked])
+        except _Stopped:
+            return False
+        if limit is not None:
+            return True  # the phase's one chunk
+    return True
 
 
 _INSERT_DELIVERIES = """
@@ -232,27 +272,28 @@ _EMAIL_BRANCH = """SELECT 'email', lower(email), id, language FROM chunk WHERE e
     AND email_opted_out_at IS NULL AND (email_verified_at IS NOT NULL OR %s)"""
 
 
-def _fan_out_in_sql(alert: Alert, queue: Callable[[list[tuple[int, str, str]]], None]) -> bool:
-    """The fan-out's chunks on PostgreSQL: each one statement, no Python object per row.
+def _fan_out_in_sql(alert: Alert, channels: tuple[str, ...], cursor: int, limit: int | None, queue: Queue) -> bool:
+    """One phase of the fan-out on PostgreSQL: each chunk one statement, no Python object per row.
 
     ``INSERT INTO alerts_delivery ... SELECT`` from the audience query (keyset: ``id >
     cursor ORDER BY id LIMIT n``), ``ON CONFLICT DO NOTHING`` against the unique key,
     ``RETURNING`` the new rows, which are queued (``queue``) when the chunk commits
-    with the cursor. Returns False when the alert stopped sending.
+    with the cursor. With ``limit``, one chunk of that many citizens. Returns False
+    when the alert stopped sending.
     """
     from alerts.services.audience import reachable_citizens
 
     branches, flags = [], []
-    if alert.send_sms:
+    if Delivery.Channel.SMS in channels:
         branches.append(_SMS_BRANCH)
         flags.append(alert.include_unverified)
-    if alert.send_email:
+    if Delivery.Channel.EMAIL in channels:
         branches.append(_EMAIL_BRANCH)
         flags.append(alert.include_unverified)
     if not branches:
         return True
-    last = alert.fanout_cursor
-    size = FIRST_CHUNK
+    last = cursor
+    size = limit or FIRST_CHUNK
     while True:
         size = min(size, settings.ALERT_FANOUT_CHUNK)
         audience = (
@@ -288,7 +329,7 @@ def _fan_out_in_sql(alert: Alert, queue: Callable[[list[tuple[int, str, str]]], 
                 transaction.set_rollback(True)
                 return False
             queue([record for record in records if record[1]])
-        if count < size:
+        if count < size or limit is not None:
             return True
         last = last_id
         size *= 2
@@ -426,14 +467,16 @@ _CLAIM_SQL = """
         ORDER BY wanted.id LIMIT %s
     ), claimed AS (
         UPDATE alerts_delivery d SET state = %s, claimed_at = %s, attempts = d.attempts + 1, updated_at = %s
-        FROM picked WHERE d.id = picked.id
+        WHERE d.id = ANY(ARRAY(SELECT id FROM picked))
         RETURNING d.id, d.channel, d.address, d.language, d.attempts, d.error_code, d.created_at, d.citizen_id
     )
     SELECT claimed.id, claimed.channel, claimed.address, claimed.language, claimed.attempts, claimed.error_code,
-           claimed.created_at, claimed.citizen_id, c.full_name, c.email,
-           CASE WHEN claimed.channel = 'sms' THEN c.phone_opted_out_at IS NOT NULL
-                ELSE c.email_opted_out_at IS NOT NULL END
-    FROM claimed LEFT JOIN registrations_citizen c ON c.id = claimed.citizen_id
+           claimed.created_at, claimed.citizen_id, c.full_name, c.email, coalesce(c.opted_out, false)
+    FROM claimed LEFT JOIN LATERAL (
+        SELECT c.full_name, c.email, CASE WHEN claimed.channel = 'sms' THEN c.phone_opted_out_at IS NOT NULL
+                                          ELSE c.email_opted_out_at IS NOT NULL END AS opted_out
+        FROM registrations_citizen c WHERE c.id = claimed.citizen_id LIMIT 1
+    ) AS c ON true
     ORDER BY claimed.id
 """
 
@@ -550,9 +593,12 @@ def _sql_update(set_sql: str, set_params: list[object], values_sql: str, arrays:
     if not arrays[0]:
         return 0
     # set_sql and values_sql are this module's constants; every value is a parameter.
-    sql = f"UPDATE alerts_delivery AS d SET {set_sql} FROM {values_sql} WHERE d.id = v.id AND d.state = %s"  # noqa: S608
+    # ``d.id = ANY(ids)`` lets the planner look the rows up by key whatever it believes
+    # of the table's size (during a fan-out its statistics are always behind).
+    sql = f"""UPDATE alerts_delivery AS d SET {set_sql} FROM {values_sql}
+              WHERE d.id = ANY(%s::bigint[]) AND d.id = v.id AND d.state = %s"""  # noqa: S608
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*set_params, *arrays, D.SENDING])
+        cursor.execute(sql, [*set_params, *arrays, arrays[0], D.SENDING])
         return cursor.rowcount
 
 
@@ -565,8 +611,9 @@ def _sql_sent(sent: dict[int, str], now: datetime.datetime) -> int:
             "UPDATE alerts_delivery AS d SET state = %s, sent_at = %s, error_code = '', error_reason = '',"
             " updated_at = %s, provider_message_id = v.sid"
             " FROM unnest(%s::bigint[], %s::text[]) AS v(id, sid)"
-            " WHERE d.id = v.id AND (d.state = %s OR (d.state = %s AND d.error_code = 'unknown'))",
-            [D.SENT, now, now, list(sent), list(sent.values()), D.SENDING, D.FAILED],
+            " WHERE d.id = ANY(%s::bigint[]) AND d.id = v.id"
+            " AND (d.state = %s OR (d.state = %s AND d.error_code = 'unknown'))",
+            [D.SENT, now, now, list(sent), list(sent.values()), list(sent), D.SENDING, D.FAILED],
         )
         return cursor.rowcount
 

@@ -168,14 +168,14 @@ class AlertRenderer:
         batches = []
         for language, members in groups.items():
             compiled = self._texts[language]
-            values = dict(self._language_values(language), **{k: _token(k) for k in _PERSONAL})
+            values = dict(self._language_values(language), **_TOKENS)
             recipients = []
             for delivery in members:
                 personal = self.recipient_values(delivery)
                 recipients.append(
                     Recipient(
                         to=delivery.address,
-                        substitutions={_token(k): personal[k] for k in _PERSONAL},
+                        substitutions={token: personal[name] for name, token in _TOKENS.items()},
                         reference=f"delivery:{delivery.pk}",
                         unsubscribe_url=self._unsubscribe_url(delivery, personal),
                     )
@@ -191,7 +191,5 @@ class AlertRenderer:
 
 _PERSONAL = ("name", "checkin_link", "unsubscribe_link")
 _WILDCARD = "\x00"
-
-
-def _token(name: str) -> str:
-    return f"[%{name}%]"
+#: The token standing for each per-recipient placeholder in a batch's text.
+_TOKENS = {name: f"[%{name}%]" for name in _PERSONAL}

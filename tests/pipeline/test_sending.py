@@ -9,6 +9,7 @@ import pytest
 from django.utils import timezone
 
 from alerts.models import Alert, Delivery
+from alerts.services import fanout
 from alerts.services.alerts import abort_alert, approve_alert, submit_for_approval
 from alerts.services.fanout import send_delivery_chunk, start_fan_out, sweep_deliveries
 from alerts.services.progress import alert_progress
@@ -344,3 +345,57 @@ def test_the_fan_out_leaves_out_opted_out_and_unverified_addresses_in_every_chun
     assert not {opted_out.phone, opted_out.email, unverified.phone, unverified.email} & set(accepted(sending, "sms"))
     alert.refresh_from_db()
     assert alert.state == Alert.State.SENT and alert.fanout_cursor == max(p.pk for p in reached)
+
+
+def test_beyond_the_first_chunk_email_goes_to_everyone_before_any_more_sms(
+    sending, afghanistan, author, approver, settings, monkeypatch, django_capture_on_commit_callbacks
+) -> None:
+    """Phases: the first chunk on both channels, then email to everyone, then SMS."""
+    monkeypatch.setattr(fanout, "FIRST_CHUNK", 2)
+    settings.ALERT_FANOUT_CHUNK = 2
+    people = [present(full_name=f"Person {i}") for i in range(6)]
+    alert = approved(author, approver, [afghanistan], django_capture_on_commit_callbacks)
+    rows = list(Delivery.objects.filter(alert=alert).order_by("pk").values_list("channel", "citizen_id"))
+    assert set(rows[:4]) == {(ch, p.pk) for ch in ("sms", "email") for p in people[:2]}
+    assert rows[4:] == [("email", p.pk) for p in people[2:]] + [("sms", p.pk) for p in people[2:]]
+    assert sorted(accepted(sending, "sms")) == sorted(p.phone for p in people)
+    assert sorted(accepted(sending, "email")) == sorted(p.email for p in people)
+    alert.refresh_from_db()
+    assert alert.state == Alert.State.SENT and alert.fanout_phase == 2
+
+
+def test_a_fan_out_cut_short_in_its_email_phase_resumes_there(
+    sending, afghanistan, author, approver, settings, monkeypatch, django_capture_on_commit_callbacks
+) -> None:
+    monkeypatch.setattr(fanout, "FIRST_CHUNK", 2)
+    settings.ALERT_FANOUT_CHUNK = 2
+    people = [present(full_name=f"Person {i}") for i in range(6)]
+    alert = approved(author, approver, [afghanistan], django_capture_on_commit_callbacks, execute=False)
+    real_queue = fanout.queue_send_tasks
+    calls: list[str] = []
+
+    def dies_on_the_fourth_chunk_queued(alert_id: int, channel: str, ids: list[int]) -> int:
+        calls.append(channel)
+        if len(calls) == 4:  # first chunk: email + sms; email: people 2-3, then 4-5
+            raise RuntimeError("worker killed")
+        return real_queue(alert_id, channel, ids)
+
+    monkeypatch.setattr(fanout, "queue_send_tasks", dies_on_the_fourth_chunk_queued)
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError):
+        start_fan_out(alert.pk)
+    alert.refresh_from_db()
+    assert (alert.fanout_phase, alert.fanout_cursor) == (1, people[3].pk)  # the last chunk rolled back
+    assert Delivery.objects.filter(alert=alert, channel="email").count() == 4
+    monkeypatch.setattr(fanout, "queue_send_tasks", real_queue)
+    Alert.objects.filter(pk=alert.pk).update(fanout_heartbeat_at=timezone.now() - datetime.timedelta(hours=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert start_fan_out(alert.pk).finished
+    assert sorted(accepted(sending, "sms")) == sorted(p.phone for p in people)
+    assert sorted(accepted(sending, "email")) == sorted(p.email for p in people)
+    alert.refresh_from_db()
+    assert alert.state == Alert.State.SENT and alert.fanout_phase == 2
+
+
+def test_a_single_channel_alert_has_one_phase() -> None:
+    assert fanout.fan_out_phases(["sms"]) == [(("sms",), None)]
+    assert fanout.fan_out_phases(["sms", "email"])[1:] == [(("email",), None), (("sms",), None)]
