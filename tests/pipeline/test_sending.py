@@ -347,13 +347,19 @@ def test_the_fan_out_leaves_out_opted_out_and_unverified_addresses_in_every_chun
     assert alert.state == Alert.State.SENT and alert.fanout_cursor == max(p.pk for p in reached)
 
 
-def test_beyond_the_first_chunk_email_goes_to_everyone_before_any_more_sms(
-    sending, afghanistan, author, approver, settings, monkeypatch, django_capture_on_commit_callbacks
-) -> None:
-    """Phases: the first chunk on both channels, then email to everyone, then SMS."""
+@pytest.fixture
+def six_in_chunks_of_two(settings, monkeypatch) -> list[Citizen]:
+    """Six people, and a fan-out reading two citizens per chunk, the first chunk too."""
     monkeypatch.setattr(fanout, "FIRST_CHUNK", 2)
     settings.ALERT_FANOUT_CHUNK = 2
-    people = [present(full_name=f"Person {i}") for i in range(6)]
+    return [present(full_name=f"Person {i}") for i in range(6)]
+
+
+def test_beyond_the_first_chunk_email_goes_to_everyone_before_any_more_sms(
+    sending, afghanistan, author, approver, six_in_chunks_of_two, django_capture_on_commit_callbacks
+) -> None:
+    """Phases: the first chunk on both channels, then email to everyone, then SMS."""
+    people = six_in_chunks_of_two
     alert = approved(author, approver, [afghanistan], django_capture_on_commit_callbacks)
     rows = list(Delivery.objects.filter(alert=alert).order_by("pk").values_list("channel", "citizen_id"))
     assert set(rows[:4]) == {(ch, p.pk) for ch in ("sms", "email") for p in people[:2]}
@@ -365,11 +371,9 @@ def test_beyond_the_first_chunk_email_goes_to_everyone_before_any_more_sms(
 
 
 def test_a_fan_out_cut_short_in_its_email_phase_resumes_there(
-    sending, afghanistan, author, approver, settings, monkeypatch, django_capture_on_commit_callbacks
+    sending, afghanistan, author, approver, six_in_chunks_of_two, monkeypatch, django_capture_on_commit_callbacks
 ) -> None:
-    monkeypatch.setattr(fanout, "FIRST_CHUNK", 2)
-    settings.ALERT_FANOUT_CHUNK = 2
-    people = [present(full_name=f"Person {i}") for i in range(6)]
+    people = six_in_chunks_of_two
     alert = approved(author, approver, [afghanistan], django_capture_on_commit_callbacks, execute=False)
     real_queue = fanout.queue_send_tasks
     calls: list[str] = []
