@@ -4,7 +4,8 @@ One run, on this machine:
 
 1. creates its own database (``--db-name``, dropped at the end) and migrates it; seeds
    ``--n`` verified citizens by COPY (``bench.seed``); flushes its own Redis db;
-2. starts the provider stub (``bench.stub``) and ``--workers`` Celery worker processes;
+2. starts the provider stub (``bench.stub``) and the Celery workers: one prefork worker per
+   queue (default queue, send-email, send-sms; sizes from ``--pools``), as deployed;
 3. for each stub latency (0 ms, then ``--latency-ms``):
    a. the ceiling: bare twilio / sendgrid SDK loops (``bench.ceiling``), one process per
       worker process, as many SMS in flight per process as a worker keeps;
@@ -53,7 +54,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--naive-n", type=int, default=1_000, help="citizens the naive design sends to (default 1,000)")
     p.add_argument("--naive-seconds", type=float, default=10.0, help="time limit of a naive run (default 10)")
     p.add_argument("--json-out", type=Path, help="append the JSON line of figures to this file")
-    p.add_argument("--workers", type=int, default=4, help="Celery worker processes (prefork, default 4)")
+    p.add_argument(
+        "--pools",
+        default="celery=1,email=2,sms=3",
+        help="Celery worker processes per queue, as deployed (README): the default queue (fan-outs),\n"
+        "send-email and send-sms, each a prefork worker of its own (default celery=1,email=2,sms=3)",
+    )
     p.add_argument("--ceiling-seconds", type=float, default=2.5, help="length of each ceiling loop (default 2.5)")
     p.add_argument("--only-latency", action="store_true", help="skip the 0 ms round")
     p.add_argument("--no-naive", action="store_true", help="skip the naive design")
@@ -75,8 +81,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--timeout", type=float, help="seconds one pipeline run may take (default from --n)")
     args = p.parse_args(argv)
-    if args.n < 1 or args.naive_n < 0 or args.workers < 1:
-        p.error("--n and --workers must be positive, --naive-n not negative")
+    try:
+        pools = {role: int(size) for role, size in (part.split("=") for part in args.pools.split(","))}
+    except ValueError:
+        p.error("--pools: like celery=1,email=2,sms=3")
+    if set(pools) != {"celery", "email", "sms"} or min(pools.values()) < 1:
+        p.error("--pools: celery, email and sms, each at least 1 process")
+    args.pools = pools
+    args.workers = sum(pools.values())
+    if args.n < 1 or args.naive_n < 0:
+        p.error("--n must be positive, --naive-n not negative")
     args.naive_n = min(args.naive_n, args.n)
     args.db_name = args.db_name or f"embassy_bench_{os.getpid()}"
     if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", args.db_name):
@@ -94,10 +108,10 @@ class Bench:
         self.redis_prefix = f"bench{os.getpid()}:"
         self.procs: list[Proc] = []
         self.stub: Proc | None = None
-        self.worker: Proc | None = None
+        self.workers: dict[str, Proc] = {}  # one prefork worker per queue ("celery", "email", "sms")
         self.stub_url = ""
         self.memory = MemorySampler()
-        self.worker_name = f"bench-{os.getpid()}@{socket.gethostname()}"
+        self.worker_name = f"bench-{os.getpid()}-{{role}}@{socket.gethostname()}"
         args.out_dir.mkdir(parents=True, exist_ok=True)
         self.results: dict[str, Any] = {}
 
@@ -181,37 +195,47 @@ class Bench:
         self.memory.track("stub", self.stub.pid)
 
     def start_workers(self) -> None:
+        """One prefork worker per queue, as the README deploys them, so that neither
+        channel's tasks wait for the other's processes; all three share the two CPUs."""
+        from django.conf import settings
+
         from embassy.celery import app
 
-        log = self.args.out_dir / "worker.log"
-        log.unlink(missing_ok=True)
-        argv = [
-            str(Path(PYTHON).parent / "celery"),
-            "-A",
-            "embassy",
-            "worker",
-            "--pool=prefork",
-            f"--concurrency={self.args.workers}",
-            "--prefetch-multiplier=1",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "--include=bench.naive",
-            "-n",
-            self.worker_name,
-            "--loglevel=WARNING",
-        ]
-        self.worker = Proc("worker", argv, self.env(), log, ROOT)
-        self.procs.append(self.worker)
+        queues = {"celery": settings.CELERY_TASK_DEFAULT_QUEUE, **settings.ALERT_SEND_QUEUES}
+        for role, size in self.args.pools.items():
+            log = self.args.out_dir / f"worker-{role}.log"
+            log.unlink(missing_ok=True)
+            argv = [
+                str(Path(PYTHON).parent / "celery"),
+                "-A",
+                "embassy",
+                "worker",
+                "--pool=prefork",
+                f"--concurrency={size}",
+                "-Q",
+                queues[role],
+                "--prefetch-multiplier=1",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "--include=bench.naive",
+                "-n",
+                self.worker_name.format(role=role),
+                "--loglevel=WARNING",
+            ]
+            proc = Proc(f"worker-{role}", argv, self.env(), log, ROOT)
+            self.workers[role] = proc
+            self.procs.append(proc)
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if not self.worker.alive():
-                raise RuntimeError("worker died at start:\n" + self.worker.tail())
-            if app.control.ping(destination=[self.worker_name], timeout=1.0):
-                break
-        else:
-            raise RuntimeError("worker did not answer in 60 s:\n" + self.worker.tail())
-        self.memory.track("worker", self.worker.pid)
+        for role, proc in self.workers.items():
+            while True:
+                if not proc.alive():
+                    raise RuntimeError(f"worker {role} died at start:\n" + proc.tail())
+                if app.control.ping(destination=[self.worker_name.format(role=role)], timeout=1.0):
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"worker {role} did not answer in 60 s:\n" + proc.tail())
+            self.memory.track(f"worker_{role}", proc.pid)
 
     def stop_all(self) -> None:
         for proc in reversed(self.procs):
@@ -256,7 +280,9 @@ class Bench:
         seconds = self.args.ceiling_seconds
         start_at = time.time() + 2.5  # after every process has imported its SDK
         procs = []
-        for i in range(self.args.workers):
+        # As many processes as the pipeline sends this channel with, each with as many
+        # requests in flight as a worker process keeps.
+        for i in range(self.args.pools[api]):
             argv = [PYTHON, "-m", "bench.ceiling", api, "--url", self.stub_url, "--seconds", str(seconds)]
             argv += ["--concurrency", str(settings.SMS_CONCURRENCY), "--start-at", str(start_at)]
             argv += ["--offset", str(i * 1_000_000)]
@@ -354,7 +380,7 @@ class Bench:
 
         finished = wait_until(done, self.args.timeout, interval=0.1)
         t_done = time.time()
-        memory = self.memory.peaks()
+        memory = worker_memory(self.memory.peaks())
         self.stop_profilers(spies)
         if not finished:
             abort_alert(alert, by=approver)
@@ -473,11 +499,12 @@ class Bench:
             print("py-spy is not installed (.venv/bin/pip install -r requirements.txt): not profiling")
             return []
         spies = []
-        for role, proc in (("workers", self.worker), ("stub", self.stub)):
+        targets = [(f"workers-{role}", proc) for role, proc in self.workers.items()]
+        for role, proc in [*targets, ("stub", self.stub)]:
             assert proc is not None
             out = self.args.out_dir / f"profile-{role}-{latency_ms:g}ms.txt"
             argv = [str(spy), "record", "--pid", str(proc.pid), "--format", "raw", "-o", str(out)]
-            argv += ["--rate", "50", "--nonblocking"] + (["--subprocesses"] if role == "workers" else [])
+            argv += ["--rate", "50", "--nonblocking"] + (["--subprocesses"] if role != "stub" else [])
             spies.append((subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), out))
         time.sleep(1.0)  # py-spy attaches
         return spies
@@ -524,9 +551,24 @@ class Bench:
             if not args.no_naive and args.naive_n:
                 print(f"[bench] {label}: naive design, {args.naive_n} citizens ...", flush=True)
                 rnd["naive"] = self.naive(latency)
-        self.results["worker_peak_mb_since_start"] = round(hwm_mb(self.worker.pid), 1) if self.worker else None
+        self.results["worker_peak_mb_since_start"] = max(
+            (round(hwm_mb(proc.pid), 1) for proc in self.workers.values()), default=None
+        )
         self.results["seconds"] = round(time.perf_counter() - began, 1)
         return self.results
+
+
+def worker_memory(peaks: dict[str, float]) -> dict[str, float]:
+    """The sampler's peaks with, over all worker pools, the largest parent (``worker``)
+    and the largest child (``worker_child``)."""
+    out = dict(peaks)
+    parents = [v for k, v in peaks.items() if k.startswith("worker_") and not k.endswith("_child")]
+    kids = [v for k, v in peaks.items() if k.startswith("worker_") and k.endswith("_child")]
+    if parents:
+        out["worker"] = max(parents)
+    if kids:
+        out["worker_child"] = max(kids)
+    return out
 
 
 def machine() -> dict[str, Any]:
@@ -571,6 +613,7 @@ def main(argv: list[str] | None = None) -> int:
         "n": args.n,
         "naive_n": args.naive_n,
         "workers": args.workers,
+        "pools": args.pools,
         "latency_ms": args.latency_ms,
         "pg_work_mem": args.pg_work_mem,
         "machine": machine(),

@@ -33,7 +33,8 @@ def naive_fan_out(alert_id: int, last_citizen_id: int) -> int:
                 language=citizen.preferred_language,
             )
             delivery.save()
-            naive_send.delay(delivery.pk)
+            # On the channel's send queue: the same worker processes as the pipeline's.
+            naive_send.apply_async((delivery.pk,), queue=settings.ALERT_SEND_QUEUES[channel])
             queued += 1
     return queued
 

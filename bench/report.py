@@ -142,7 +142,8 @@ def table(line: dict[str, Any]) -> str:
     width = max(len(name) for name, _ in ROWS) + 2
     head = f"{'':{width}}" + "".join(f"{'stub ' + label:>26}" for label in labels)
     lines = [
-        f"Alert pipeline benchmark: N={line.get('n'):,} citizens, {line.get('workers')} worker processes, "
+        f"Alert pipeline benchmark: N={line.get('n'):,} citizens, {line.get('workers')} worker processes "
+        f"({', '.join(f'{k} {v}' for k, v in (line.get('pools') or {}).items())}), "
         f"{(line.get('machine') or {}).get('cpus')} CPUs, commit {line.get('git') or '?'}",
         f"seeded {_get(line, 'seed', 'citizens') or 0:,} citizens ({_get(line, 'seed', 'sms') or 0:,} phones, "
         f"{_get(line, 'seed', 'email') or 0:,} emails) in {_get(line, 'seed', 'seconds')} s by COPY; "

@@ -68,7 +68,9 @@ class Delivery(models.Model):
     FINAL_STATES = (State.SENT, State.DELIVERED, State.FAILED, State.SKIPPED)
     OPEN_STATES = (State.QUEUED, State.SENDING, State.RETRY)
 
-    alert = models.ForeignKey("alerts.Alert", on_delete=models.CASCADE, related_name="deliveries")
+    # No index of its own: the unique key (alert, channel, address) and the progress index
+    # begin with the alert. Every index is written for every delivery created and claimed.
+    alert = models.ForeignKey("alerts.Alert", on_delete=models.CASCADE, related_name="deliveries", db_index=False)
     channel = models.CharField(_("channel"), max_length=8, choices=Channel.choices)
     address = models.CharField(_("address"), max_length=254)  # E.164 number or lower-case email
     citizen = models.ForeignKey(
@@ -80,7 +82,7 @@ class Delivery(models.Model):
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
     enqueued_at = models.DateTimeField(null=True, blank=True)
-    provider_message_id = models.CharField(max_length=64, blank=True, db_index=True)
+    provider_message_id = models.CharField(max_length=64, blank=True)
     error_code = models.CharField(_("error code"), max_length=16, blank=True)
     error_reason = models.CharField(_("reason"), max_length=300, blank=True)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
@@ -98,6 +100,9 @@ class Delivery(models.Model):
             # alert_progress: one grouped COUNT, answered from this index alone.
             models.Index(fields=["alert", "state", "channel"], name="delivery_alert_state_channel"),
             models.Index(fields=["state", "next_attempt_at"]),
+            # Status callbacks and events find their delivery by the provider's id (exact
+            # match only: no LIKE index).
+            models.Index(fields=["provider_message_id"], name="delivery_provider_message_id"),
         ]
 
     def __str__(self) -> str:

@@ -158,9 +158,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60),
-    # A worker free for its next task looks at its queues in the order of
-    # CELERY_TASK_QUEUES, not in turn: see there.
-    "queue_order_strategy": "priority",
+    # A worker consuming several queues takes its next task from each in turn, so no
+    # channel's backlog can hold back the other's tasks (see CELERY_TASK_QUEUES).
+    "queue_order_strategy": "round_robin",
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
@@ -179,12 +179,10 @@ def task_queues(default: str, send_queues: dict[str, str]) -> list[object]:
 
 
 # Alert send tasks go to one queue per channel, so email never waits behind SMS in one
-# FIFO. ``celery -A embassy worker`` consumes all three, in this order of priority: the
-# default queue (fan-outs, the sweep, verification codes: short tasks that start
-# everything else), then email (a task hands 1,000 recipients to SendGrid in one request
-# and is over in a fraction of a second), then SMS (paced by the provider's rate, so
-# they lose nothing by letting the quick email tasks go first). ``-Q send-email``
-# dedicates a worker to one queue.
+# FIFO. ``celery -A embassy worker`` consumes all three in turn (a strict order would let
+# a long email backlog hold back the first SMS, or the other way round); a deployment
+# gives each queue processes of its own (``-Q celery``, ``-Q send-email``, ``-Q
+# send-sms``: README "Configuration"), so that neither channel waits for the other.
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 ALERT_SEND_QUEUES = {"email": "send-email", "sms": "send-sms"}
 CELERY_TASK_QUEUES = task_queues(CELERY_TASK_DEFAULT_QUEUE, ALERT_SEND_QUEUES)

@@ -33,7 +33,7 @@ def test_every_seeded_address_gets_exactly_one_message(tmp_path: Path) -> None:
     redis = _server(os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9"), 6379)
     db_name = f"embassy_bench_test_{os.getpid()}"  # the run's own keys in Redis carry its own prefix
     argv = [sys.executable, "-m", "bench", "--n", "200", "--naive-n", "40", "--naive-seconds", "60"]
-    argv += ["--latency-ms", "0", "--ceiling-seconds", "1", "--workers", "2", "--timeout", "120"]
+    argv += ["--latency-ms", "0", "--ceiling-seconds", "1", "--pools", "celery=1,email=1,sms=1", "--timeout", "120"]
     argv += ["--pg", pg, "--db-name", db_name, "--redis", redis, "--redis-db", "13", "--out-dir", str(tmp_path)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
     done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
@@ -52,6 +52,8 @@ def test_every_seeded_address_gets_exactly_one_message(tmp_path: Path) -> None:
     naive = rnd["naive"]
     assert naive["finished"] and naive["correct"]["ok"], naive
     assert rnd["ceiling_sms"]["count"] > 0 and rnd["ceiling_email"]["count"] > 0
+    assert result["pools"] == {"celery": 1, "email": 1, "sms": 1} and result["workers"] == 3
+    assert pipeline["memory_peak_mb"]["worker_child"] > 0  # the pools' processes were sampled
 
     with psycopg.connect(f"{pg}/postgres") as conn:
         left = conn.execute("SELECT count(*) FROM pg_database WHERE datname = %s", [db_name]).fetchone()
