@@ -56,9 +56,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--json-out", type=Path, help="append the JSON line of figures to this file")
     p.add_argument(
         "--pools",
-        default="celery=1,email=2,sms=3",
+        default="celery=2,email=4,sms=3",
         help="Celery worker processes per queue, as deployed (README): the default queue (fan-outs),\n"
-        "send-email and send-sms, each a prefork worker of its own (default celery=1,email=2,sms=3)",
+        "send-email and send-sms, each a prefork worker of its own (default celery=2,email=4,sms=3)",
     )
     p.add_argument("--ceiling-seconds", type=float, default=2.5, help="length of each ceiling loop (default 2.5)")
     p.add_argument("--only-latency", action="store_true", help="skip the 0 ms round")
