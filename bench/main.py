@@ -25,6 +25,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -39,7 +40,7 @@ from urllib.request import Request, urlopen
 import psycopg
 
 from bench import report
-from bench.procs import MemorySampler, Proc, hwm_mb, wait_until
+from bench.procs import MemorySampler, Proc, cpu_by_role, cpu_seconds, cpu_used, hwm_mb, wait_until
 from bench.seed import expected, seed
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -237,6 +238,21 @@ class Bench:
                     raise RuntimeError(f"worker {role} did not answer in 60 s:\n" + proc.tail())
             self.memory.track(f"worker_{role}", proc.pid)
 
+    def cpu_reading(self) -> dict[str, dict[int, float]]:
+        """CPU used so far by the workers (each pool with its children), the stub, and the
+        PostgreSQL backends serving the benchmark's database."""
+        roots: dict[str, list[int]] = {f"workers_{role}": [proc.pid] for role, proc in self.workers.items()}
+        if self.stub is not None:
+            roots["stub"] = [self.stub.pid]
+        with psycopg.connect(f"{self.args.pg}/postgres", autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [self.args.db_name]
+            ).fetchall()
+        roots["postgres"] = [pid for (pid,) in rows]
+        reading = cpu_by_role(roots)
+        reading["postgres"] = {pid: t for pid, t in reading["postgres"].items() if pid in set(roots["postgres"])}
+        return reading
+
     def stop_all(self) -> None:
         for proc in reversed(self.procs):
             with contextlib.suppress(Exception):
@@ -279,6 +295,8 @@ class Bench:
 
         seconds = self.args.ceiling_seconds
         start_at = time.time() + 2.5  # after every process has imported its SDK
+        loops_before = resource.getrusage(resource.RUSAGE_CHILDREN)  # the loops are waited for below
+        stub_before = cpu_seconds(self.stub.pid) if self.stub else 0.0
         procs = []
         # As many processes as the pipeline sends this channel with, each with as many
         # requests in flight as a worker process keeps.
@@ -300,6 +318,9 @@ class Bench:
             if proc.returncode != 0 or not lines:
                 raise RuntimeError(f"ceiling loop ({api}) failed:\n{err.decode()[-2000:]}")
             outs.append(json.loads(lines[-1]))
+        loops_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        loops_cpu = (loops_after.ru_utime + loops_after.ru_stime) - (loops_before.ru_utime + loops_before.ru_stime)
+        stub_cpu = (cpu_seconds(self.stub.pid) if self.stub else 0.0) - stub_before
         count = sum(o["count"] for o in outs)
         span = max(o["last"] for o in outs) - min(o["began"] for o in outs)
         unit = "sms_per_s" if api == "sms" else "email_recipients_per_s"
@@ -312,6 +333,11 @@ class Bench:
             "processes": len(outs),
             "in_flight_peak": stats["in_flight_peak"],
             "sms_in_flight_mean": self.measure(self.stub_records(), 0)["sms_in_flight_mean"] if api == "sms" else None,
+            # CPU per message of the SDK loops (their whole life, imports included) and of the stub.
+            "cpu_us_per_message": {
+                "sdk": round(1e6 * loops_cpu / count) if count else None,
+                "stub": round(1e6 * stub_cpu / count) if count else None,
+            },
         }
 
     # --- the pipeline ------------------------------------------------------------------------
@@ -368,6 +394,7 @@ class Bench:
         submit_s = time.perf_counter() - began
         spies = self.start_profilers(latency_ms) if profile else []
         self.memory.mark()
+        cpu_before = self.cpu_reading()
         t0 = time.time()
         approve_alert(alert, by=approver)
         approved_s = time.time() - t0
@@ -381,6 +408,7 @@ class Bench:
         finished = wait_until(done, self.args.timeout, interval=0.1)
         t_done = time.time()
         memory = worker_memory(self.memory.peaks())
+        cpu = cpu_used(cpu_before, self.cpu_reading())
         self.stop_profilers(spies)
         if not finished:
             abort_alert(alert, by=approver)
@@ -397,7 +425,18 @@ class Bench:
             deliveries=sum(states.values()),
             delivery_states=states,
             memory_peak_mb=memory,
+            cpu_s=cpu,
         )
+        # CPU per message, by role: where the two CPUs went. Each channel's pool per
+        # message of its channel; the rest (fan-out, PostgreSQL, stub) per message of both.
+        per = {
+            "workers_sms": result.get("sms", 0),
+            "workers_email": result.get("email_recipients", 0),
+        }
+        handed = result.get("sms", 0) + result.get("email_recipients", 0)
+        result["cpu_us_per_message"] = {
+            role: round(1e6 * sec / per.get(role, handed)) for role, sec in cpu.items() if per.get(role, handed)
+        }
         if alert.started_at:
             # approval -> the fan-out task began: the approving transaction, the broker, a worker.
             result["fanout_started_s"] = round(alert.started_at.timestamp() - t0, 3)

@@ -103,6 +103,37 @@ def children(pid: int) -> list[int]:
     return kids
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time ``pid`` has used so far (``/proc/<pid>/stat``)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def cpu_by_role(roots: dict[str, list[int]]) -> dict[str, dict[int, float]]:
+    """CPU seconds used so far by each process of each role (with the children of each root)."""
+    out: dict[str, dict[int, float]] = {}
+    for role, pids in roots.items():
+        seen: dict[int, float] = {}
+        for pid in pids:
+            for each in (pid, *children(pid)):
+                seen[each] = cpu_seconds(each)
+        out[role] = seen
+    return out
+
+
+def cpu_used(before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]) -> dict[str, float]:
+    """CPU seconds each role used between two ``cpu_by_role`` readings (a process that
+    started in between counts from zero)."""
+    return {
+        role: round(sum(t - before.get(role, {}).get(pid, 0.0) for pid, t in pids.items()), 2)
+        for role, pids in after.items()
+    }
+
+
 class MemorySampler:
     """Samples the RSS of named processes (and their children) every ``interval`` seconds.
 

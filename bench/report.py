@@ -105,6 +105,13 @@ ROWS = [
     ("pipeline: approval -> alert SENT (s)", ("pipeline", "alert_sent_s")),
     ("pipeline: messages/s overall", ("pipeline", "messages_per_s")),
     ("pipeline: every address exactly once", ("pipeline", "correct", "ok")),
+    ("ceiling: CPU us/SMS: SDK loops / stub", ("ceiling_sms", "cpu")),
+    ("ceiling: CPU us/email recipient: SDK loops / stub", ("ceiling_email", "cpu")),
+    ("pipeline: CPU us/SMS: SMS workers", ("pipeline", "cpu_us_per_message", "workers_sms")),
+    ("pipeline: CPU us/email recipient: email workers", ("pipeline", "cpu_us_per_message", "workers_email")),
+    ("pipeline: CPU us/message: fan-out workers", ("pipeline", "cpu_us_per_message", "workers_celery")),
+    ("pipeline: CPU us/message: PostgreSQL", ("pipeline", "cpu_us_per_message", "postgres")),
+    ("pipeline: CPU us/message: provider stub", ("pipeline", "cpu_us_per_message", "stub")),
     ("pipeline: peak RSS, largest worker child (MB)", ("pipeline", "memory_peak_mb", "worker_child")),
     ("pipeline: peak RSS, worker parent (MB)", ("pipeline", "memory_peak_mb", "worker")),
     ("pipeline: peak RSS, stub (MB)", ("pipeline", "memory_peak_mb", "stub")),
@@ -121,9 +128,13 @@ def table(line: dict[str, Any]) -> str:
     columns: dict[str, dict[str, Any]] = {}
     for label, rnd in rounds.items():
         view = dict(rnd, derived=derived(rnd))
+        for part in ("ceiling_sms", "ceiling_email"):
+            if rnd.get(part):
+                cpu = rnd[part].get("cpu_us_per_message") or {}
+                view[part] = dict(rnd[part], cpu=f"{_fmt(cpu.get('sdk'))} / {_fmt(cpu.get('stub'))}")
         for part in ("ceiling_sms", "pipeline"):
             if rnd.get(part):
-                view[part] = dict(rnd[part])
+                view[part] = dict(view.get(part) or rnd[part])
                 view[part]["in_flight"] = (
                     f"{_fmt(rnd[part].get('sms_in_flight_mean'))} / {rnd[part].get('in_flight_peak')}"
                 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import task_postrun, task_prerun, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "embassy.settings.local")
 
@@ -28,3 +28,17 @@ def _import_the_pipeline(**_kwargs: object) -> None:
     import alerts.channels.twilio
     import alerts.ratelimit
     import alerts.services.fanout  # noqa: F401
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _close_old_connections(sender: object = None, **_kwargs: object) -> None:
+    """Around each task what Django does around each request: close database connections
+    that are broken or older than CONN_MAX_AGE, keep the others (settings:
+    CELERY_DB_REUSE_MAX). Not for a task run in-process (eagerly): its caller's
+    connection, perhaps inside a transaction, is not the task's to close."""
+    if getattr(getattr(sender, "request", None), "is_eager", False):
+        return
+    from django.db import close_old_connections
+
+    close_old_connections()

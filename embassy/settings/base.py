@@ -99,6 +99,9 @@ TEMPLATES = [
 DATABASES = {"default": env_db("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"].setdefault("CONN_MAX_AGE", env_int("DB_CONN_MAX_AGE", 60, minimum=0))
+# A connection kept for CONN_MAX_AGE is checked before it is used again (a restarted
+# database does not fail the next request or task).
+DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -163,6 +166,12 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "queue_order_strategy": "round_robin",
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery's Django fix-up closes the database connection before and after every task
+# unless connections are reused; a fan-out queues thousands of tasks, each would open a
+# new PostgreSQL connection. Workers keep Django's own rule instead (CONN_MAX_AGE and
+# health checks, applied around each task in embassy.celery, as Django does around
+# requests); this number only keeps the fix-up from closing them first.
+CELERY_DB_REUSE_MAX = 1_000_000_000
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 
