@@ -26,6 +26,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from django.db.models import Count, Exists, FloatField, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import ASin, Cast, Cos, Least, Power, Radians, Sin, Sqrt
@@ -117,30 +118,41 @@ def presence_in_fallback_region(alert: Alert) -> QuerySet[Presence]:
     return Presence.objects.current().filter(latitude__isnull=True, country=country, region=alert.center_region)
 
 
-def audience_citizens(alert: Alert) -> QuerySet[Citizen]:
-    """Citizens the alert is about (before their addresses are looked at)."""
+def audience_citizens(alert: Alert, *, after: int = 0) -> QuerySet[Citizen]:
+    """Citizens the alert is about (before their addresses are looked at).
+
+    With ``after``, only citizens whose key is greater (a fan-out's keyset page): the
+    condition is put on every subquery too, so that PostgreSQL starts its walk through
+    presences at the cursor, not at the first citizen (a merge join from the start made
+    each page of a 1,000,000-citizen fan-out read every presence before the cursor).
+    """
     conditions: Q | None = None
 
     def add(q: Q) -> None:
         nonlocal conditions
         conditions = q if conditions is None else conditions | q
 
+    def theirs(rows: QuerySet[Any]) -> Exists:
+        rows = rows.filter(citizen=OuterRef("pk"))
+        return Exists(rows.filter(citizen_id__gt=after) if after else rows)
+
     area_q = _area_q(alert)
     if area_q is not None:
-        add(Exists(Presence.objects.current().filter(area_q, citizen=OuterRef("pk"))))
+        add(theirs(Presence.objects.current().filter(area_q)))
     if _has_radius(alert):
-        add(Exists(presence_in_radius(alert).filter(citizen=OuterRef("pk"))))
-        add(Exists(presence_in_fallback_region(alert).filter(citizen=OuterRef("pk"))))
+        add(theirs(presence_in_radius(alert)))
+        add(theirs(presence_in_fallback_region(alert)))
     if alert.references_id and alert.msg_type in (Alert.MsgType.UPDATE, Alert.MsgType.CANCEL):
         handed = Delivery.objects.filter(
             alert_id=alert.references_id,
-            citizen=OuterRef("pk"),
             state__in=(Delivery.State.SENT, Delivery.State.DELIVERED),
         )
-        add(Exists(handed))
+        add(theirs(handed))
     if conditions is None:
         return Citizen.objects.none()
     citizens = Citizen.objects.filter(conditions)
+    if after:
+        citizens = citizens.filter(pk__gt=after)
     if alert.only_unanswered:
         answers = CheckIn.objects.filter(citizen=OuterRef("pk"))
         if alert.unanswered_since is not None:
@@ -168,9 +180,10 @@ def _reachable_q(alert: Alert, include_unverified: bool) -> Q:
     return q
 
 
-def reachable_citizens(alert: Alert) -> QuerySet[Citizen]:
-    """Audience citizens with at least one usable address on the alert's channels."""
-    return audience_citizens(alert).filter(_reachable_q(alert, alert.include_unverified))
+def reachable_citizens(alert: Alert, *, after: int = 0) -> QuerySet[Citizen]:
+    """Audience citizens with at least one usable address on the alert's channels
+    (those whose key is greater than ``after``: see ``audience_citizens``)."""
+    return audience_citizens(alert, after=after).filter(_reachable_q(alert, alert.include_unverified))
 
 
 def _test_recipients() -> QuerySet[StaffTestRecipient]:
@@ -213,8 +226,7 @@ def iter_audience(
         else:
             include = alert.include_unverified
             rows = list(
-                reachable_citizens(alert)
-                .filter(pk__gt=last)
+                reachable_citizens(alert, after=last)
                 .order_by("pk")
                 .values_list(
                     "pk",

@@ -204,10 +204,11 @@ def start_fan_out(alert_id: int) -> FanOutReport:
     return report
 
 
-Queue = Callable[[list[tuple[int, str, str]]], None]
+#: Queues the send tasks of new deliveries, given as (id, channel, language).
+Enqueue = Callable[[list[tuple[int, str, str]]], None]
 
 
-def _fan_out_orm(alert: Alert, channels: tuple[str, ...], cursor: int, limit: int | None, queue: Queue) -> bool:
+def _fan_out_orm(alert: Alert, channels: tuple[str, ...], cursor: int, limit: int | None, queue: Enqueue) -> bool:
     """One phase of the fan-out through the ORM (test alerts, databases other than
     PostgreSQL): per chunk a ``bulk_create(ignore_conflicts=True)``, then the rows not
     yet queued are stamped and queued. Returns False when the alert stopped sending."""
@@ -272,7 +273,7 @@ _EMAIL_BRANCH = """SELECT 'email', lower(email), id, language FROM chunk WHERE e
     AND email_opted_out_at IS NULL AND (email_verified_at IS NOT NULL OR %s)"""
 
 
-def _fan_out_in_sql(alert: Alert, channels: tuple[str, ...], cursor: int, limit: int | None, queue: Queue) -> bool:
+def _fan_out_in_sql(alert: Alert, channels: tuple[str, ...], cursor: int, limit: int | None, queue: Enqueue) -> bool:
     """One phase of the fan-out on PostgreSQL: each chunk one statement, no Python object per row.
 
     ``INSERT INTO alerts_delivery ... SELECT`` from the audience query (keyset: ``id >
@@ -297,8 +298,7 @@ def _fan_out_in_sql(alert: Alert, channels: tuple[str, ...], cursor: int, limit:
     while True:
         size = min(size, settings.ALERT_FANOUT_CHUNK)
         audience = (
-            reachable_citizens(alert)
-            .filter(pk__gt=last)
+            reachable_citizens(alert, after=last)
             .order_by("pk")
             .values_list(
                 "pk",

@@ -137,3 +137,18 @@ def test_keyset_chunks_cover_everyone_once(afghanistan, author) -> None:
     assert flat == sorted(p.pk for p in people)
     resumed = [r.key for c in iter_audience(alert, after=flat[2], chunk_size=3) for r in c]
     assert resumed == flat[3:]
+
+
+def test_a_page_after_a_key_is_the_audience_after_it_with_the_key_in_every_subquery(afghanistan, author) -> None:
+    """``after`` gives the same citizens as filtering afterwards, and puts the key on the
+    presence subquery too (so PostgreSQL walks presences from the cursor on)."""
+    from alerts.services.audience import reachable_citizens
+
+    people = [present("AF-KAB") for _ in range(4)] + [present("AF-HER") for _ in range(3)]
+    present("", country="PK")
+    alert = make_alert(author, areas=[afghanistan])
+    for after in (0, people[2].pk, people[-1].pk):
+        paged = set(reachable_citizens(alert, after=after).values_list("pk", flat=True))
+        assert paged == set(reachable_citizens(alert).filter(pk__gt=after).values_list("pk", flat=True))
+    sql = str(reachable_citizens(alert, after=people[2].pk).query)
+    assert f'"registrations_presence"."citizen_id" > {people[2].pk}' in sql.replace("U0.", '"registrations_presence".')
