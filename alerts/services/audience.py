@@ -186,6 +186,25 @@ def reachable_citizens(alert: Alert, *, after: int = 0) -> QuerySet[Citizen]:
     return audience_citizens(alert, after=after).filter(_reachable_q(alert, alert.include_unverified))
 
 
+#: What a fan-out reads of each citizen, in this order: the key, the language, and each
+#: address with its verification and opt-out times.
+PAGE = (
+    "pk",
+    "preferred_language",
+    "phone",
+    "phone_verified_at",
+    "phone_opted_out_at",
+    "email",
+    "email_verified_at",
+    "email_opted_out_at",
+)
+
+
+def audience_page(alert: Alert, *, after: int, size: int, columns: tuple[str, ...] = PAGE) -> QuerySet[Any]:
+    """The next ``size`` reachable citizens after key ``after`` (keyset order), as rows of ``columns``."""
+    return reachable_citizens(alert, after=after).order_by("pk").values_list(*columns)[:size]
+
+
 def _test_recipients() -> QuerySet[StaffTestRecipient]:
     return StaffTestRecipient.objects.filter(active=True)
 
@@ -225,21 +244,7 @@ def iter_audience(
             ]
         else:
             include = alert.include_unverified
-            rows = list(
-                reachable_citizens(alert, after=last)
-                .order_by("pk")
-                .values_list(
-                    "pk",
-                    "full_name",
-                    "preferred_language",
-                    "phone",
-                    "phone_verified_at",
-                    "phone_opted_out_at",
-                    "email",
-                    "email_verified_at",
-                    "email_opted_out_at",
-                )[:chunk_size]
-            )
+            rows = list(audience_page(alert, after=last, size=chunk_size, columns=("pk", "full_name", *PAGE[1:])))
             chunk = []
             for pk, name, language, phone, p_ver, p_out, email, e_ver, e_out in rows:
                 use_phone = alert.send_sms and phone and p_out is None and (p_ver is not None or include)

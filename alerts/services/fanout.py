@@ -282,7 +282,7 @@ def _fan_out_in_sql(alert: Alert, channels: tuple[str, ...], cursor: int, limit:
     with the cursor. With ``limit``, one chunk of that many citizens. Returns False
     when the alert stopped sending.
     """
-    from alerts.services.audience import reachable_citizens
+    from alerts.services.audience import audience_page
 
     branches, flags = [], []
     if Delivery.Channel.SMS in channels:
@@ -297,20 +297,7 @@ def _fan_out_in_sql(alert: Alert, channels: tuple[str, ...], cursor: int, limit:
     size = limit or FIRST_CHUNK
     while True:
         size = min(size, settings.ALERT_FANOUT_CHUNK)
-        audience = (
-            reachable_citizens(alert, after=last)
-            .order_by("pk")
-            .values_list(
-                "pk",
-                "preferred_language",
-                "phone",
-                "phone_verified_at",
-                "phone_opted_out_at",
-                "email",
-                "email_verified_at",
-                "email_opted_out_at",
-            )[:size]
-        )
+        audience = audience_page(alert, after=last, size=size)  # the columns of _INSERT_DELIVERIES' chunk
         audience_sql, audience_params = audience.query.sql_with_params()
         sql = _INSERT_DELIVERIES.format(audience=audience_sql, branches=" UNION ALL ".join(branches))
         with transaction.atomic():
