@@ -8,6 +8,7 @@ counts shown here come from ``compute_audience`` without saving.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -145,10 +146,14 @@ def _reads_all_clear(alert: Alert, texts: list[AlertText]) -> bool:
     return any(p.search(words) for p in ALL_CLEAR_PATTERNS)
 
 
-def _overlap(mine: list[Area], theirs: list[Area]) -> list[Area]:
-    """Their areas that cover or lie in one of mine (a country holds its regions)."""
+def _overlap(mine: list[Area], theirs: list[Area], excluded: Sequence[Area] = ()) -> list[Area]:
+    """Their areas that cover or lie in one of mine (a country holds its regions), but
+    for the regions I exclude: nobody there hears my alert."""
+    left_out = {area.pk for area in excluded}
     hits = []
     for other in theirs:
+        if other.pk in left_out:
+            continue
         for area in mine:
             same_country = str(area.country) == str(other.country)
             if same_country and (area.pk == other.pk or not area.region or not other.region):
@@ -157,7 +162,9 @@ def _overlap(mine: list[Area], theirs: list[Area]) -> list[Area]:
     return hits
 
 
-def contradictions(alert: Alert, texts: list[AlertText], areas: list[Area] | None = None) -> list[Contradiction]:
+def contradictions(
+    alert: Alert, texts: list[AlertText], areas: list[Area] | None = None, excluded: list[Area] | None = None
+) -> list[Contradiction]:
     """Live alerts for the same place that this live alert's words contradict.
 
     A contradiction: this alert announces a lower level than a live alert for an
@@ -170,6 +177,8 @@ def contradictions(alert: Alert, texts: list[AlertText], areas: list[Area] | Non
     mine = areas if areas is not None else (list(alert.areas.all()) if alert.pk else [])
     if not mine:
         return []
+    if excluded is None:
+        excluded = list(alert.excluded_areas.all()) if alert.pk else []
     now = timezone.now()
     cancelled = Alert.objects.filter(
         references=OuterRef("pk"), msg_type=Alert.MsgType.CANCEL, state__in=LIVE_STATES, is_test=False
@@ -191,7 +200,7 @@ def contradictions(alert: Alert, texts: list[AlertText], areas: list[Area] | Non
     all_clear = _reads_all_clear(alert, texts)
     found: list[Contradiction] = []
     for other in live:
-        shared = _overlap(mine, list(other.areas.all()))
+        shared = _overlap(mine, list(other.areas.all()), excluded)
         if not shared:
             continue
         other_texts = list(other.texts.all())

@@ -359,3 +359,14 @@ def test_a_sent_alert_cannot_be_edited(kabul, author, author_client):
     assert response.status_code == 403
     sent.refresh_from_db()
     assert sent.title == "Kabul: leave now"
+
+
+def test_a_live_alert_only_for_a_region_the_draft_excludes_does_not_warn(kabul, author, author_client):
+    """Nobody in an excluded region hears the draft, so it contradicts nothing said there."""
+    live_alert(author, [kabul["region"]], state=Alert.State.SENT, level=4)
+    draft = live_alert(author, [kabul["country"]], state=Alert.State.DRAFT, level=2, sms="Afghanistan is level 2.")
+    page = author_client.get(reverse("console:alert", args=[draft.pk])).content.decode()
+    assert "Contradicts a live alert" in page
+    draft.excluded_areas.add(kabul["region"])
+    page = author_client.get(reverse("console:alert", args=[draft.pk])).content.decode()
+    assert "Contradicts a live alert" not in page

@@ -242,7 +242,9 @@ def _detail_context(request: HttpRequest, alert: Alert, form: AlertForm | None, 
 
     editing = form is not None and form.is_bound
     texts = _unsaved_texts(alert, text_forms) if editing else list(alert.texts.order_by("language"))
-    areas = list(form.cleaned_data.get("areas") or []) if editing and hasattr(form, "cleaned_data") else None
+    cleaned = form.cleaned_data if editing and hasattr(form, "cleaned_data") else None
+    areas = list(cleaned.get("areas") or []) if cleaned is not None else None
+    excluded = list(cleaned.get("excluded_areas") or []) if cleaned is not None else None
     sms, email = compose.previews(alert, texts)
     audience = compute_audience(alert, save=False)
     addresses = audience.get("addresses") or {}
@@ -256,7 +258,7 @@ def _detail_context(request: HttpRequest, alert: Alert, form: AlertForm | None, 
         "audience": audience,
         "sms_addresses": addresses.get("sms", 0),
         "email_addresses": addresses.get("email", 0),
-        "contradictions": compose.contradictions(alert, texts, areas),
+        "contradictions": compose.contradictions(alert, texts, areas, excluded),
         "problems": content_problems(alert) if alert.state in EDITABLE else [],
         "editable": alert.state in EDITABLE and can(request.user, Capability.COMPOSE),
         "can_approve": alert.state == S.AWAITING_APPROVAL and can_approve(request.user, alert),
