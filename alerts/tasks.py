@@ -88,8 +88,11 @@ def send_delivery_chunk(alert_id: int, channel: str, delivery_ids: list[int]) ->
 def sweep_deliveries() -> int:
     """Beat: re-queue stalled deliveries and fan-outs, finish alerts; returns rows re-queued."""
     from alerts.services.fanout import sweep_deliveries as run
+    from embassy.health import record_sweep
 
-    return run().requeued
+    requeued = run().requeued
+    record_sweep()  # GET /healthz reports how long ago this last ran
+    return requeued
 
 
 @shared_task(acks_late=True)
