@@ -76,6 +76,14 @@ class CodeForm(forms.Form):
     )
 
 
+class SetupCodeForm(forms.Form):
+    setup_code = forms.CharField(
+        label=_("Set-up code"),
+        max_length=40,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "none", "autofocus": True}),
+    )
+
+
 class SituationFilterForm(forms.Form):
     level = forms.TypedChoiceField(label=_("Level"), required=False, coerce=int, empty_value=None)
     country = forms.ChoiceField(label=_("Country"), required=False)

@@ -237,6 +237,11 @@ AXES_COOLOFF_TIME = env_float("AXES_COOLOFF_HOURS", 1.0, minimum=0.01)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 OTP_TOTP_ISSUER = "Embassy alerts"
+# Approvers and administrators set up their authenticator only with a one-time set-up
+# code an administrator issued them (staff page, or ``manage.py issue_setup_code``), so
+# a stolen password alone cannot enrol an attacker's phone.
+OTP_ENROLMENT_NEEDS_SETUP_CODE = env_bool("OTP_ENROLMENT_NEEDS_SETUP_CODE", True)
+OTP_SETUP_CODE_HOURS = env_int("OTP_SETUP_CODE_HOURS", 72, minimum=1)
 
 # --- Security headers that hold everywhere ---------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

@@ -19,3 +19,7 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 # Static files straight from the app folders (no collectstatic on a first run).
 WHITENOISE_AUTOREFRESH = True
 WHITENOISE_USE_FINDERS = True
+
+# The demo's staff set up their authenticator at first sign-in (README); deployments
+# (production settings) need a set-up code from an administrator.
+OTP_ENROLMENT_NEEDS_SETUP_CODE = env_bool("OTP_ENROLMENT_NEEDS_SETUP_CODE", False)

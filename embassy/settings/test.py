@@ -56,3 +56,6 @@ PUBLIC_BASE_URL = "http://testserver"
 # Static files straight from the app folders (no collectstatic before a test run).
 WHITENOISE_AUTOREFRESH = True
 WHITENOISE_USE_FINDERS = True
+
+# Tests that need set-up codes turn them on themselves (tests/console/test_setup_codes.py).
+OTP_ENROLMENT_NEEDS_SETUP_CODE = False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
@@ -17,7 +18,7 @@ from django_otp import login as otp_login
 
 from alerts.console import otp
 from alerts.console.audit import record_audit
-from alerts.console.forms import CodeForm, LoginForm
+from alerts.console.forms import CodeForm, LoginForm, SetupCodeForm
 from alerts.console.permissions import is_otp_verified, requires_otp
 
 
@@ -89,12 +90,15 @@ def otp_enrol_view(request: HttpRequest) -> HttpResponse:
     user = request.user
     if otp.confirmed_devices(user):
         return redirect(resolve_url("console:otp-verify") + "?next=" + _next_url(request))
+    if settings.OTP_ENROLMENT_NEEDS_SETUP_CODE and request.session.get(SETUP_CODE_SESSION_KEY) != user.pk:
+        return _setup_code_step(request)
     device = otp.pending_device(user)
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         confirmed = otp.confirm_enrolment(user, form.cleaned_data["otp_token"])
         if confirmed is not None:
             otp_login(request, confirmed)
+            request.session.pop(SETUP_CODE_SESSION_KEY, None)
             record_audit(user, "otp_enrolled", user, None, {"device": confirmed.name})
             messages.success(request, _("Your authenticator is set up."))
             return redirect(_next_url(request))
@@ -109,3 +113,23 @@ def otp_enrol_view(request: HttpRequest) -> HttpResponse:
             "otpauth_uri": device.config_url,
         },
     )
+
+
+#: The session of a user who has just given their set-up code may see the secret.
+SETUP_CODE_SESSION_KEY = "console_otp_setup_code_for"
+
+
+def _setup_code_step(request: HttpRequest) -> HttpResponse:
+    """Before the authenticator's secret is shown: the one-time set-up code an
+    administrator issued (OTP_ENROLMENT_NEEDS_SETUP_CODE)."""
+    form = SetupCodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if otp.redeem_setup_code(request.user, form.cleaned_data["setup_code"]):
+            request.session[SETUP_CODE_SESSION_KEY] = request.user.pk
+            record_audit(request.user, "otp_setup_code_used", request.user)
+            return redirect(resolve_url("console:otp-enrol") + "?next=" + _next_url(request))
+        record_audit(request.user, "otp_setup_code_refused", request.user)
+        form.add_error(
+            "setup_code", _("That set-up code is not right, was used already or has expired. Ask an administrator.")
+        )
+    return render(request, "alerts/console/otp_setup_code.html", {"form": form, "next": _next_url(request)})

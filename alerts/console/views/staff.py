@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -12,6 +13,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from alerts.console import otp
 from alerts.console.audit import record_audit
 from alerts.console.permissions import Capability, Role, assign_role, console_view, remove_role, roles_of
 
@@ -46,6 +48,13 @@ def staff_update(request: HttpRequest, user_id: int) -> HttpResponse:
     """Set a person's roles from the ticked boxes, or reset their authenticator."""
     person = get_object_or_404(User, pk=user_id, is_active=True)
     with transaction.atomic():
+        if request.POST.get("action") == "issue_setup_code":
+            code = otp.issue_setup_code(person)
+            record_audit(request.user, "issue_otp_setup_code", person)  # never the code itself
+            context = {"person": person, "code": code, "hours": settings.OTP_SETUP_CODE_HOURS}
+            response = render(request, "alerts/console/setup_code_issued.html", context)
+            response["Cache-Control"] = "no-store"
+            return response
         if request.POST.get("action") == "reset_otp":
             removed, _details = TOTPDevice.objects.filter(user=person).delete()
             record_audit(request.user, "reset_otp", person, {"devices": removed}, {"devices": 0})
