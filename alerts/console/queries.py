@@ -34,7 +34,8 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 
 from alerts.models import Area, CheckIn
-from registrations.models import Citizen, HouseholdMember, Presence
+from alerts.services.audience import household_size
+from registrations.models import Citizen, Presence
 
 NO_ANSWER = "no_answer"
 STATUSES = (CheckIn.Status.SAFE, CheckIn.Status.NEEDS_ASSISTANCE, CheckIn.Status.DEPARTED)
@@ -154,19 +155,12 @@ def presences_in(area: Area) -> QuerySet[Presence]:
 def citizens_in(area: Area, since: datetime.datetime | None = None) -> QuerySet[Citizen]:
     """Citizens present in ``area`` with ``status``, ``checked_in_at`` and ``household_size``."""
     present = presences_in(area).filter(citizen=OuterRef("pk"))
-    household = (
-        HouseholdMember.objects.filter(citizen=OuterRef("pk"))
-        .order_by()
-        .values("citizen")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
     return (
         Citizen.objects.filter(Exists(present))
         .annotate(
             status=latest_status("pk", since),
             checked_in_at=latest_check_in_at("pk", since),
-            household_size=Coalesce(Subquery(household, output_field=IntegerField()), Value(0)),
+            household_size=Coalesce(household_size(), Value(0)),
             city=Subquery(presences_in(area).filter(citizen=OuterRef("pk")).order_by("-pk").values("city")[:1]),
         )
         .order_by("full_name", "pk")

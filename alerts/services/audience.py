@@ -267,8 +267,8 @@ def iter_audience(
         last = chunk[-1].key
 
 
-def _household_members() -> Subquery:
-    """The number of people registered with the outer citizen (NULL when none)."""
+def household_size() -> Subquery:
+    """The number of people registered with the outer citizen (``OuterRef("pk")``; NULL when none)."""
     members = (
         HouseholdMember.objects.filter(citizen=OuterRef("pk"))
         .order_by()
@@ -304,7 +304,7 @@ def _audience_figures(alert: Alert) -> dict[str, int]:
         reached = _reachable_q(alert, include)
         figures.update(
             citizens=Count("pk", filter=reached),
-            members=Sum(_household_members(), filter=reached),
+            members=Sum(household_size(), filter=reached),
             reachable_verified=Count("pk", filter=_reachable_q(alert, False)),
             reachable_any=Count("pk", filter=_reachable_q(alert, True)),
         )
