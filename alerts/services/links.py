@@ -84,28 +84,13 @@ SLUG_FOR_STATUS = {status: slug for slug, status in STATUS_SLUGS.items()}
 
 # --- the compact format -------------------------------------------------------------------
 
-_DIGITS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-_VALUES = {c: i for i, c in enumerate(_DIGITS)}
-
-
-def _b62(number: int) -> str:
-    if number < 0:
-        raise ValueError("only non-negative numbers go in a link")
-    out = ""
-    while True:
-        number, digit = divmod(number, 62)
-        out = _DIGITS[digit] + out
-        if not number:
-            return out
-
 
 def _unb62(text: str) -> int:
-    if not text or len(text) > 12:
+    """A non-negative number from a token's part (``signing.b62_decode``); ValueError for anything else (a sign,
+    a character outside base 62, or more digits than an id or a time ever has)."""
+    if not text or len(text) > 12 or not text.isalnum() or not text.isascii():
         raise ValueError("not a number")
-    number = 0
-    for char in text:
-        number = number * 62 + _VALUES[char]  # KeyError: not base 62
-    return number
+    return signing.b62_decode(text)
 
 
 @functools.lru_cache(maxsize=16)
@@ -181,7 +166,7 @@ def _address_tag(address: str) -> str:
 def unsubscribe_token(citizen: _Person, address: str | None = None) -> str:
     """A token naming ``citizen`` and the email ``address`` (their current one by default)."""
     email = address if address is not None else citizen.email
-    body = f"{_b62(citizen.pk)}.{_address_tag(email)}"
+    body = f"{signing.b62_encode(citizen.pk)}.{_address_tag(email)}"
     return f"{body}.{_mac(UNSUBSCRIBE_SALT, body)}"
 
 
@@ -235,8 +220,9 @@ def check_in_token(citizen: _Person, alert: Alert | None = None, *, issued: int 
 
     ``issued`` (seconds since the epoch, default now) is when the link's age starts.
     """
-    alert_part = _b62(alert.pk) if alert is not None else "-"
-    body = f"{_b62(citizen.pk)}.{alert_part}.{_b62(int(time.time()) if issued is None else issued)}"
+    alert_part = signing.b62_encode(alert.pk) if alert is not None else "-"
+    when = signing.b62_encode(int(time.time()) if issued is None else issued)
+    body = f"{signing.b62_encode(citizen.pk)}.{alert_part}.{when}"
     return f"{body}.{_mac(CHECK_IN_SALT, body)}"
 
 
