@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -61,6 +62,15 @@ def make_alert(
     for language, text in (texts or {"en": TEXT}).items():
         AlertText.objects.create(alert=alert, language=language, **text)
     return alert
+
+
+#: A 25 km circle round central Kabul, its region the fallback for presences without coordinates.
+KABUL_CIRCLE = {
+    "center_latitude": Decimal("34.5553"),
+    "center_longitude": Decimal("69.2075"),
+    "radius_km": Decimal("25"),
+    "center_region": "AF-KAB",
+}
 
 
 def accepted(stub: Any, api: str) -> list[str]:

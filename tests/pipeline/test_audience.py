@@ -11,7 +11,7 @@ from django.utils import timezone
 from alerts.models import Alert
 from alerts.services.audience import compute_audience, iter_audience
 from tests.factories import CitizenFactory, HouseholdMemberFactory, PresenceFactory, StaffTestRecipientFactory
-from tests.pipeline.conftest import make_alert, present
+from tests.pipeline.conftest import KABUL_CIRCLE, make_alert, present
 
 pytestmark = pytest.mark.django_db
 
@@ -59,11 +59,8 @@ def test_radius_takes_people_by_coordinates_and_the_citys_region_as_fallback(aut
     PresenceFactory(citizen=elsewhere, region="AF-HER")
     alert = make_alert(
         author,
-        center_latitude=Decimal("34.5553"),
-        center_longitude=Decimal("69.2075"),
-        radius_km=Decimal("25"),
+        **KABUL_CIRCLE,
         center_name="Kabul",
-        center_region="AF-KAB",
     )
     assert keys(alert) == {near.pk, no_point.pk}
     summary = compute_audience(alert)

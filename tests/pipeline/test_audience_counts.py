@@ -26,7 +26,7 @@ from tests.factories import (
     PresenceFactory,
     StaffTestRecipientFactory,
 )
-from tests.pipeline.conftest import make_alert, present
+from tests.pipeline.conftest import KABUL_CIRCLE, make_alert, present
 
 pytestmark = pytest.mark.django_db
 
@@ -141,11 +141,8 @@ def test_radius_counts_with_the_fallback_region_equal_counting_by_hand(author, i
     varied_people()
     alert = make_alert(
         author,
-        center_latitude=Decimal("34.5553"),
-        center_longitude=Decimal("69.2075"),
-        radius_km=Decimal("25"),
+        **KABUL_CIRCLE,
         center_name="Kabul",
-        center_region="AF-KAB",
         include_unverified=include_unverified,
     )
     keys = {r.key for chunk in iter_audience(alert) for r in chunk}
@@ -180,10 +177,7 @@ def test_counts_take_one_aggregate_query(afghanistan, author) -> None:
     alert = make_alert(
         author,
         areas=[afghanistan],
-        center_latitude=Decimal("34.5553"),
-        center_longitude=Decimal("69.2075"),
-        radius_km=Decimal("25"),
-        center_region="AF-KAB",
+        **KABUL_CIRCLE,
     )
     alert = Alert.objects.prefetch_related("areas", "excluded_areas").get(pk=alert.pk)
     with CaptureQueriesContext(connection) as read:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from unittest import mock
 
 import pytest
@@ -14,7 +13,7 @@ from alerts.services.alerts import content_problems, draft_update, submit_for_ap
 from alerts.services.areas import change_advisory_level, excluded_area_problems
 from alerts.services.audience import compute_audience, iter_audience, reachable_citizens
 from tests.factories import AlertTemplateFactory, AreaFactory, PresenceFactory
-from tests.pipeline.conftest import accepted, make_alert, present
+from tests.pipeline.conftest import KABUL_CIRCLE, accepted, make_alert, present
 
 pytestmark = pytest.mark.django_db
 
@@ -51,14 +50,7 @@ def test_an_excluded_region_leaves_out_who_is_only_there(afghanistan, kabul, peo
 
 
 def test_an_excluded_region_does_not_narrow_a_radius(afghanistan, kabul, people, author) -> None:
-    alert = make_alert(
-        author,
-        areas=[afghanistan],
-        center_region="AF-KAB",
-        radius_km=Decimal("25"),
-        center_latitude=Decimal("34.5553"),
-        center_longitude=Decimal("69.2075"),
-    )
+    alert = make_alert(author, areas=[afghanistan], **KABUL_CIRCLE)
     alert.excluded_areas.set([kabul])
     # Kabul's people without coordinates come back in through the radius' fallback region.
     assert people["kabul"].pk in audience_keys(alert)
