@@ -23,7 +23,7 @@ only the active staff test list. The same address appearing twice gets one deliv
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -171,19 +171,23 @@ def _email_ok(alert: Alert, include_unverified: bool) -> Q:
     return q if include_unverified else q & Q(email_verified_at__isnull=False)
 
 
-def _reachable_q(alert: Alert, include_unverified: bool) -> Q:
+def _reachable_q(alert: Alert, include_unverified: bool, channels: Sequence[str] | None = None) -> Q:
+    """A usable address on one of ``channels`` (the alert's own by default)."""
+    channels = alert.channels if channels is None else channels
     q = Q(pk__in=[])
-    if alert.send_sms:
+    if "sms" in channels:
         q |= _phone_ok(alert, include_unverified)
-    if alert.send_email:
+    if "email" in channels:
         q |= _email_ok(alert, include_unverified)
     return q
 
 
-def reachable_citizens(alert: Alert, *, after: int = 0) -> QuerySet[Citizen]:
-    """Audience citizens with at least one usable address on the alert's channels
-    (those whose key is greater than ``after``: see ``audience_citizens``)."""
-    return audience_citizens(alert, after=after).filter(_reachable_q(alert, alert.include_unverified))
+def reachable_citizens(alert: Alert, *, after: int = 0, channels: Sequence[str] | None = None) -> QuerySet[Citizen]:
+    """Audience citizens with at least one usable address on ``channels`` (the alert's
+    by default; a fan-out phase names its own), whose key is greater than ``after``
+    (see ``audience_citizens``)."""
+    include = alert.include_unverified
+    return audience_citizens(alert, after=after).filter(_reachable_q(alert, include, channels))
 
 
 #: What a fan-out reads of each citizen, in this order: the key, the language, and each
@@ -200,9 +204,12 @@ PAGE = (
 )
 
 
-def audience_page(alert: Alert, *, after: int, size: int, columns: tuple[str, ...] = PAGE) -> QuerySet[Any]:
-    """The next ``size`` reachable citizens after key ``after`` (keyset order), as rows of ``columns``."""
-    return reachable_citizens(alert, after=after).order_by("pk").values_list(*columns)[:size]
+def audience_page(
+    alert: Alert, *, after: int, size: int, columns: tuple[str, ...] = PAGE, channels: Sequence[str] | None = None
+) -> QuerySet[Any]:
+    """The next ``size`` citizens reachable on ``channels`` after key ``after`` (keyset
+    order), as rows of ``columns``."""
+    return reachable_citizens(alert, after=after, channels=channels).order_by("pk").values_list(*columns)[:size]
 
 
 def _test_recipients() -> QuerySet[StaffTestRecipient]:

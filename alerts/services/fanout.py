@@ -297,7 +297,8 @@ def _fan_out_in_sql(alert: Alert, channels: tuple[str, ...], cursor: int, limit:
     size = limit or FIRST_CHUNK
     while True:
         size = min(size, settings.ALERT_FANOUT_CHUNK)
-        audience = audience_page(alert, after=last, size=size)  # the columns of _INSERT_DELIVERIES' chunk
+        # Only citizens reachable on this phase's channels; the columns of _INSERT_DELIVERIES' chunk.
+        audience = audience_page(alert, after=last, size=size, channels=channels)
         audience_sql, audience_params = audience.query.sql_with_params()
         sql = _INSERT_DELIVERIES.format(audience=audience_sql, branches=" UNION ALL ".join(branches))
         with transaction.atomic():

@@ -149,3 +149,18 @@ def test_a_page_after_a_key_is_the_audience_after_it_with_the_key_in_every_subqu
         assert paged == set(reachable_citizens(alert).filter(pk__gt=after).values_list("pk", flat=True))
     sql = str(reachable_citizens(alert, after=people[2].pk).query)
     assert f'"registrations_presence"."citizen_id" > {people[2].pk}' in sql.replace("U0.", '"registrations_presence".')
+
+
+def test_a_fan_out_phase_reads_only_citizens_reachable_on_its_channels(afghanistan, author) -> None:
+    """The email phase does not page through SMS-only citizens, nor the SMS phase through email-only ones."""
+    from alerts.services.audience import audience_page
+
+    both, sms_only, email_only = present(), present(email=""), present(phone="")
+    alert = make_alert(author, areas=[afghanistan])
+
+    def page(channels: list[str] | None) -> set[int]:
+        return {row[0] for row in audience_page(alert, after=0, size=10, channels=channels)}
+
+    assert page(None) == {both.pk, sms_only.pk, email_only.pk}
+    assert page(["email"]) == {both.pk, email_only.pk}
+    assert page(["sms"]) == {both.pk, sms_only.pk}
