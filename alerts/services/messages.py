@@ -8,6 +8,7 @@ test alert starts with "TEST:" so that no one can take it for a live one.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -23,6 +24,10 @@ from alerts.services import links
 from alerts.services.rendering import CompiledText, compile_text
 
 TEST_PREFIX = "TEST: "
+
+#: The placeholders whose values differ per recipient.
+_PERSONAL = ("name", "checkin_link", "unsubscribe_link")
+_PERSONAL_SET = frozenset(_PERSONAL)
 
 
 def checkin_words(language: str) -> str:
@@ -47,6 +52,22 @@ class _Compiled:
     sms: CompiledText
     subject: CompiledText
     body: CompiledText
+
+    @functools.cached_property
+    def sms_personal(self) -> frozenset[str]:
+        """The per-recipient placeholders the SMS text uses."""
+        return self.sms.fields & _PERSONAL_SET
+
+    @functools.cached_property
+    def email_fields(self) -> frozenset[str]:
+        """The placeholders the email's subject and body use."""
+        return (self.subject.fields | self.body.fields) & _PERSONAL_SET
+
+    @functools.cached_property
+    def email_personal(self) -> frozenset[str]:
+        """The per-recipient values an email needs: its text's, and always its unsubscribe
+        link (the List-Unsubscribe header)."""
+        return self.email_fields | {"unsubscribe_link"}
 
 
 class AlertRenderer:
@@ -95,8 +116,12 @@ class AlertRenderer:
             self._words[language] = checkin_words(language)
         return dict(self.values, checkin_words=self._words[language])
 
-    def recipient_values(self, delivery: Delivery) -> dict[str, str]:
-        """The per-recipient placeholder values for ``delivery``: name and links."""
+    def recipient_values(self, delivery: Delivery, wanted: frozenset[str] = _PERSONAL_SET) -> dict[str, str]:
+        """The per-recipient placeholder values for ``delivery``: name and links.
+
+        Only the placeholders in ``wanted`` are computed (each link is a keyed MAC or
+        two): a text without links costs no link.
+        """
         citizen = delivery.citizen
         if citizen is None:
             # A staff test recipient: no personal links exist; the site's address shows
@@ -106,23 +131,31 @@ class AlertRenderer:
                 "checkin_link": settings.PUBLIC_BASE_URL + "/",
                 "unsubscribe_link": settings.PUBLIC_BASE_URL + "/",
             }
-        # An email's link names the address it went to; an SMS's the citizen's email.
-        address = delivery.address if delivery.channel == Delivery.Channel.EMAIL else None
-        return {
-            "name": citizen.full_name,
-            "checkin_link": self._links.check_in(citizen, self.alert),
-            "unsubscribe_link": self._links.unsubscribe(citizen, address),
-        }
+        values = {"name": citizen.full_name}
+        if "checkin_link" in wanted:
+            values["checkin_link"] = self._links.check_in(citizen, self.alert)
+        if "unsubscribe_link" in wanted:
+            # An email's link names the address it went to; an SMS's the citizen's email.
+            address = delivery.address if delivery.channel == Delivery.Channel.EMAIL else None
+            values["unsubscribe_link"] = self._links.unsubscribe(citizen, address)
+        return values
+
+    def _wanted(self, delivery: Delivery, compiled: _Compiled) -> frozenset[str]:
+        """The per-recipient placeholders ``delivery``'s message needs: those its text
+        uses, and an email's unsubscribe link (its List-Unsubscribe header)."""
+        if delivery.channel == Delivery.Channel.SMS:
+            return compiled.sms_personal
+        return compiled.email_personal
 
     def _unsubscribe_url(self, delivery: Delivery, values: dict[str, str]) -> str:
         if delivery.channel != Delivery.Channel.EMAIL or delivery.citizen is None:
             return ""
-        return values["unsubscribe_link"]
+        return values.get("unsubscribe_link", "")
 
     def render(self, delivery: Delivery) -> OutgoingMessage:
         """The message for ``delivery``. Raises LookupError when no text fits."""
         language, compiled = self._compiled(delivery.language)
-        personal = self.recipient_values(delivery)
+        personal = self.recipient_values(delivery, self._wanted(delivery, compiled))
         values = dict(self._language_values(language), **personal)
         prefix = TEST_PREFIX if self.alert.is_test else ""
         reference = f"delivery:{delivery.pk}"
@@ -169,13 +202,15 @@ class AlertRenderer:
         for language, members in groups.items():
             compiled = self._texts[language]
             values = dict(self._language_values(language), **_TOKENS)
+            # Only the tokens the text holds are substituted, and only those values made.
+            tokens = {name: token for name, token in _TOKENS.items() if name in compiled.email_fields}
             recipients = []
             for delivery in members:
-                personal = self.recipient_values(delivery)
+                personal = self.recipient_values(delivery, compiled.email_personal)
                 recipients.append(
                     Recipient(
                         to=delivery.address,
-                        substitutions={token: personal[name] for name, token in _TOKENS.items()},
+                        substitutions={token: personal[name] for name, token in tokens.items()},
                         reference=f"delivery:{delivery.pk}",
                         unsubscribe_url=self._unsubscribe_url(delivery, personal),
                     )
@@ -189,7 +224,6 @@ class AlertRenderer:
         return batches
 
 
-_PERSONAL = ("name", "checkin_link", "unsubscribe_link")
 _WILDCARD = "\x00"
 #: The token standing for each per-recipient placeholder in a batch's text.
 _TOKENS = {name: f"[%{name}%]" for name in _PERSONAL}

@@ -403,3 +403,48 @@ def test_a_fan_out_cut_short_in_its_email_phase_resumes_there(
 def test_a_single_channel_alert_has_one_phase() -> None:
     assert fanout.fan_out_phases(["sms"]) == [(("sms",), None)]
     assert fanout.fan_out_phases(["sms", "email"])[1:] == [(("email",), None), (("sms",), None)]
+
+
+def test_links_are_made_only_for_texts_that_show_them(
+    sending, afghanistan, author, approver, django_capture_on_commit_callbacks, monkeypatch
+) -> None:
+    from django.conf import settings as django_settings
+
+    from alerts.services import links
+
+    made = Counter[str]()
+
+    def counting(name):
+        real = getattr(links.LinkMaker, name)
+
+        def make(self, *args, **kwargs):
+            made[name] += 1
+            return real(self, *args, **kwargs)
+
+        return make
+
+    for name in ("check_in", "unsubscribe"):
+        monkeypatch.setattr(links.LinkMaker, name, counting(name))
+    present(full_name="Linked")
+    plain = {"sms_text": "Leave now, {name}.", "email_subject": "Leave", "email_body": "Leave now, {name}."}
+    approved(author, approver, [afghanistan], django_capture_on_commit_callbacks, texts={"en": plain})
+    # The SMS shows no link: none is made for it. The email's unsubscribe link is made
+    # for its List-Unsubscribe header even when the body does not show it.
+    assert made == {"unsubscribe": 1}
+    personalization = sending.received("email")[0]["json"]["personalizations"][0]
+    assert personalization["substitutions"] == {"[%name%]": "Linked"}
+    assert personalization["headers"]["List-Unsubscribe"].startswith("<http")
+
+    made.clear()
+    sending.reset()
+    linked = {
+        "sms_text": "Answer: {checkin_link}",
+        "email_subject": "Leave",
+        "email_body": "{checkin_link} or stop: {unsubscribe_link}",
+    }
+    approved(author, approver, [afghanistan], django_capture_on_commit_callbacks, texts={"en": linked})
+    assert made == {"check_in": 2, "unsubscribe": 1}
+    (sms,) = sending.received("sms")
+    assert sms["body"].startswith(f"Answer: {django_settings.PUBLIC_BASE_URL}/")
+    substitutions = sending.received("email")[0]["json"]["personalizations"][0]["substitutions"]
+    assert set(substitutions) == {"[%checkin_link%]", "[%unsubscribe_link%]"}
