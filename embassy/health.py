@@ -10,6 +10,9 @@ answer (no host names, no versions), a 1-second limit on each check.
   ``DELIVERY_SWEEP_EVERY_SECONDS``) last finished, from the cache; ``null`` before the
   first. Reported, not judged: a web server must not be taken out of service because
   the workers are down, but monitoring should page someone when this grows.
+- ``paused_channels``: channels whose provider refused the embassy's account
+  (``alerts.services.pauses``), e.g. ``["sms"]``: reported, not judged, like the sweep;
+  monitoring should page someone while it is not empty.
 
 200 with ``"status": "ok"`` when the database and the broker answer, else 503 with
 ``"status": "fail"`` and which one did not.
@@ -80,10 +83,20 @@ def _sweep_age() -> int | None:
     return max(0, round(time.time() - float(finished))) if finished else None
 
 
+def _paused_channels() -> list[str]:
+    from alerts.models import ChannelPause
+
+    try:
+        return sorted(ChannelPause.objects.values_list("channel", flat=True))
+    except DatabaseError:
+        return []
+
+
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
     checks: dict[str, object] = {"database": _database(), "broker": _broker()}
     ok = checks["database"] == "ok" and checks["broker"] in ("ok", "in-process")
     checks["sweep_age_s"] = _sweep_age() if checks["broker"] != "unreachable" else None
+    checks["paused_channels"] = _paused_channels() if checks["database"] == "ok" else None
     return JsonResponse({"status": "ok" if ok else "fail", "checks": checks}, status=200 if ok else 503)

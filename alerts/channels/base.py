@@ -116,7 +116,10 @@ class ChannelError(Exception):
     """Sending failed. ``permanent`` failures must not be retried; transient ones may be.
 
     ``code`` is the provider's error code when it gave one (``21610``), and
-    ``opted_out`` is True when the provider says the recipient opted out.
+    ``opted_out`` is True when the provider says the recipient opted out. ``account``
+    is True when the provider refused the embassy's own account (credentials, sender
+    identity): no message will pass until the configuration is fixed, so the channel
+    pauses (``alerts.services.pauses``) and the attempt does not count.
     """
 
     def __init__(
@@ -127,6 +130,7 @@ class ChannelError(Exception):
         code: str = "",
         opted_out: bool = False,
         retry_after: float | None = None,
+        account: bool = False,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -134,6 +138,7 @@ class ChannelError(Exception):
         self.code = code
         self.opted_out = opted_out
         self.retry_after = retry_after
+        self.account = account
 
 
 class Channel(ABC):

@@ -68,8 +68,15 @@ def map_sendgrid_error(exc: HTTPError) -> ChannelError:
         )
     if status >= 500:  # HTTP 5xx: SendGrid's fault -> transient
         return ChannelError(f"sendgrid HTTP {status}: server error", permanent=False, code=str(status))
-    # HTTP 4xx (400 invalid request, 401/403 key refused, 413 too large): the same request
-    # would be refused again -> permanent.
+    if status in (401, 403):  # our API key or sender identity refused: the channel pauses
+        return ChannelError(
+            f"sendgrid HTTP {status}: our API key or sender was refused{detail}",
+            permanent=False,
+            code=str(status),
+            account=True,
+        )
+    # HTTP 4xx (400 invalid request, 413 too large): the same request would be refused
+    # again -> permanent.
     return ChannelError(f"sendgrid HTTP {status}: refused{detail}", permanent=True, code=str(status))
 
 

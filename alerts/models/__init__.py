@@ -3,7 +3,7 @@
 from .alerts import Alert, AlertTemplate, AlertText
 from .areas import Area, LevelChange
 from .audit import AuditEntry
-from .deliveries import Delivery
+from .deliveries import ChannelPause, Delivery
 from .messaging import CheckIn, InboundMessage, OutboxMessage, WebhookEvent
 from .recipients import StaffTestRecipient
 
@@ -12,6 +12,7 @@ __all__ = [
     "AlertTemplate",
     "AlertText",
     "AuditEntry",
+    "ChannelPause",
     "Area",
     "CheckIn",
     "Delivery",

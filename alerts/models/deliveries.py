@@ -107,3 +107,32 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"delivery #{self.pk} ({self.channel}, {self.state})"
+
+
+class ChannelPause(models.Model):
+    """A channel whose provider refused the embassy's own account: sending on it waits.
+
+    A refusal of our credentials or sender identity (Twilio 20003 / HTTP 401, SendGrid
+    401/403) is nobody's message's fault and no retry of the same message will pass
+    until someone fixes the configuration. So instead of failing every delivery or
+    spending their attempts, the channel pauses: the refused deliveries wait as RETRY
+    (the attempt not counted), no send task claims on the channel, the sweep queues
+    nothing on it, and the console shows why. At ``until`` the sweep queues the waiting
+    deliveries again, which tries the provider again: accepted, the pause ends;
+    refused, it is renewed for ``CHANNEL_PAUSE_SECONDS``.
+    """
+
+    channel = models.CharField(_("channel"), max_length=8, choices=Delivery.Channel.choices, unique=True)
+    code = models.CharField(_("error code"), max_length=16, blank=True)
+    reason = models.CharField(_("reason"), max_length=300, blank=True)
+    since = models.DateTimeField(_("refused since"))  # the first refusal of this pause
+    refused_at = models.DateTimeField(_("last refused at"))
+    until = models.DateTimeField(_("tried again at"))
+    refusals = models.PositiveIntegerField(_("refusals"), default=1)  # requests refused during the pause
+
+    class Meta:
+        verbose_name = _("paused channel")
+        verbose_name_plural = _("paused channels")
+
+    def __str__(self) -> str:
+        return f"{self.channel} paused ({self.code})"

@@ -34,6 +34,7 @@ from django.utils import timezone
 
 from alerts.channels import Channel, ChannelError, OutgoingMessage, SendResult, get_channel
 from alerts.models import Alert, Delivery
+from alerts.services import pauses
 from alerts.services.audience import iter_audience
 from alerts.services.messages import AlertRenderer
 
@@ -59,6 +60,7 @@ class ChunkReport:
     retry: int = 0
     failed: int = 0
     skipped: int = 0
+    paused: bool = False  # the channel is paused: the rest was handed back to the sweep
 
 
 @dataclass
@@ -532,9 +534,14 @@ def _write_back(rows: list[ClaimedDelivery], results: list[SendResult | ChannelE
     retry_codes: dict[int, str] = {}  # kept: an ambiguous code makes the next attempt look up first
     retry_reasons: dict[int, str] = {}
     opted_out: list[ClaimedDelivery] = []
+    refused: list[int] = []  # the provider refused our account: the channel pauses
+    refusal: ChannelError | None = None
     for row, result in zip(rows, results, strict=True):
         if isinstance(result, SendResult):
             sent[row.pk] = result.provider_message_id
+        elif result.account:
+            refused.append(row.pk)
+            refusal = result
         elif row.channel == Delivery.Channel.EMAIL and result.code in ("timeout", "answer"):
             # No way to ask SendGrid whether it took the batch: never send it twice.
             failed[row.pk] = ("unknown", f"{_UNKNOWN} ({result.message})"[:300])
@@ -566,6 +573,20 @@ def _write_back(rows: list[ClaimedDelivery], results: list[SendResult | ChannelE
         )
     else:
         _orm_write_back(sent, failed, retry, retry_codes, retry_reasons, now, report)
+    if refusal is not None:
+        pause = pauses.pause_channel(rows[0].channel, refusal, now)
+        # Waits for the pause's end; the attempt was never judged by the provider, so it
+        # does not count.
+        report.retry += _mark(
+            refused,
+            state=D.RETRY,
+            attempts=F("attempts") - 1,
+            enqueued_at=None,
+            next_attempt_at=pause.until,
+            error_code=refusal.code[:16],
+            error_reason=refusal.message[:300],
+        )
+        report.paused = True
     if opted_out:
         from alerts.services.opt_outs import opt_out_email, opt_out_phone
 
@@ -670,7 +691,10 @@ def send_delivery_chunk(alert_id: int, channel: str, delivery_ids: Sequence[int]
     first, and at most ``SMS_ROUNDS_IN_FLIGHT`` SMS rounds are claimed ahead of their
     outcomes. Opted-out recipients (since the fan-out) are SKIPPED.
     Transient failures become RETRY with backoff and jitter (the sweep queues them
-    again when due), permanent ones FAILED with the reason. Returns the counts.
+    again when due), permanent ones FAILED with the reason. When the provider refuses
+    our account the channel pauses (``alerts.services.pauses``): the refused wait as
+    RETRY without spending an attempt, and this task and every other claims nothing
+    more on the channel until the pause ends. Returns the counts.
     """
     report = ChunkReport()
     round_size = settings.SMS_CLAIM_SIZE if channel == Delivery.Channel.SMS else settings.EMAIL_BATCH_SIZE
@@ -681,9 +705,19 @@ def send_delivery_chunk(alert_id: int, channel: str, delivery_ids: Sequence[int]
         tuple[list[ClaimedDelivery], concurrent.futures.Future[list[SendResult | ChannelError]]]
     ]
     in_flight = collections.deque()
+    probing = False  # a pause had ended: the first request accepted ends it
     try:
         while True:
-            rows = _claim(alert_id, channel, ids, round_size)
+            pause = pauses.channel_pause(channel)
+            if pauses.is_paused(pause):
+                # The provider refuses our account: claim nothing; the sweep queues the
+                # rest again when the pause ends.
+                report.paused = True
+                _hand_back(ids)
+                rows = []
+            else:
+                probing = probing or pause is not None
+                rows = _claim(alert_id, channel, ids, round_size)
             if rows:
                 report.claimed += len(rows)
                 claimed_ids = {r.pk for r in rows}
@@ -703,6 +737,9 @@ def send_delivery_chunk(alert_id: int, channel: str, delivery_ids: Sequence[int]
             while in_flight and (not rows or len(in_flight) >= SMS_ROUNDS_IN_FLIGHT):
                 sent_rows, future = in_flight.popleft()
                 _write_back(sent_rows, future.result(), report)
+            if probing and report.sent:
+                pauses.resume_channel(channel)
+                probing = False
             if not rows:
                 break
     finally:
@@ -716,6 +753,13 @@ def send_delivery_chunk(alert_id: int, channel: str, delivery_ids: Sequence[int]
     if report.claimed:
         finish_alert_if_done(alert_id)
     return report
+
+
+def _hand_back(ids: Sequence[int]) -> int:
+    """Leave ``ids`` to the sweep: those still waiting are marked as having no send task."""
+    if not ids:
+        return 0
+    return Delivery.objects.filter(pk__in=list(ids), state__in=(D.QUEUED, D.RETRY)).update(enqueued_at=None)
 
 
 def _settle_unsendable(
@@ -870,7 +914,9 @@ def sweep_deliveries(now: datetime.datetime | None = None, *, requeue_limit: int
        ``Delivery``).
     2. QUEUED / RETRY deliveries of an aborted alert become SKIPPED "aborted".
     3. Deliveries of a sending alert that are QUEUED, or RETRY and due, whose send task
-       is missing or older than ``DELIVERY_REQUEUE_AFTER_SECONDS`` are queued again.
+       is missing or older than ``DELIVERY_REQUEUE_AFTER_SECONDS`` are queued again,
+       except on a channel paused because its provider refused our account
+       (``alerts.services.pauses``): those wait for the pause's end.
     4. A fan-out whose lease went stale is resumed.
     5. A sending alert whose deliveries are all created and final becomes SENT.
     """
@@ -885,9 +931,11 @@ def sweep_deliveries(now: datetime.datetime | None = None, *, requeue_limit: int
     requeue_before = now - datetime.timedelta(seconds=settings.DELIVERY_REQUEUE_AFTER_SECONDS)
     not_recently_queued = Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=requeue_before)
     due = Q(state=D.QUEUED) | Q(state=D.RETRY, next_attempt_at__lte=now) | Q(state=D.RETRY, next_attempt_at=None)
+    paused = pauses.paused_channels(now)  # their deliveries wait for the pause's end
     with transaction.atomic():
         rows = list(
             Delivery.objects.filter(due, not_recently_queued, alert__state=A.SENDING)
+            .exclude(channel__in=paused)
             .order_by("alert_id", "channel", "pk")
             .values_list("pk", "alert_id", "channel")[:requeue_limit]
         )

@@ -311,6 +311,10 @@ DELIVERY_RETRY_MAX_SECONDS = env_float("DELIVERY_RETRY_MAX_SECONDS", 300.0, mini
 DELIVERY_SENDING_STALE_SECONDS = env_int("DELIVERY_SENDING_STALE_SECONDS", 300, minimum=1)
 # A queued delivery whose send task is this old is queued again (its task was lost).
 DELIVERY_REQUEUE_AFTER_SECONDS = env_int("DELIVERY_REQUEUE_AFTER_SECONDS", 600, minimum=1)
+# A provider that refuses our own account (credentials, sender) pauses its channel this
+# long before the sweep tries it again; send tasks look at the pause at most this often.
+CHANNEL_PAUSE_SECONDS = env_int("CHANNEL_PAUSE_SECONDS", 60, minimum=1)
+CHANNEL_PAUSE_CHECK_SECONDS = env_float("CHANNEL_PAUSE_CHECK_SECONDS", 1.0, minimum=0.0)
 # A fan-out that has not renewed its lease for this long is taken over by the sweep.
 ALERT_FANOUT_STALL_SECONDS = env_int("ALERT_FANOUT_STALL_SECONDS", 60, minimum=1)
 # Beat: due scheduled alerts are started every few seconds (never long Celery countdowns,

@@ -59,3 +59,4 @@ WHITENOISE_USE_FINDERS = True
 
 # Tests that need set-up codes turn them on themselves (tests/console/test_setup_codes.py).
 OTP_ENROLMENT_NEEDS_SETUP_CODE = False
+CHANNEL_PAUSE_CHECK_SECONDS = 0.0  # tests change pauses between steps: always read them

@@ -23,7 +23,10 @@ def test_healthy_with_tasks_in_process(settings) -> None:
     settings.REDIS_URL = ""
     status, body = _get()
     assert status == 200
-    assert body == {"status": "ok", "checks": {"database": "ok", "broker": "in-process", "sweep_age_s": None}}
+    assert body == {
+        "status": "ok",
+        "checks": {"database": "ok", "broker": "in-process", "sweep_age_s": None, "paused_channels": []},
+    }
 
 
 @pytest.mark.redis

@@ -137,13 +137,17 @@ def test_a_substituted_value_is_not_substituted_again():
     assert batch.render(batch.recipients[0]).body == "-b- and B"
 
 
-@pytest.mark.parametrize(("status", "permanent"), [(400, True), (401, True), (403, True), (413, True)])
-def test_refusals_are_permanent(stub_providers, status, permanent):
+@pytest.mark.parametrize(
+    ("status", "permanent", "account"), [(400, True, False), (413, True, False), (401, False, True), (403, False, True)]
+)
+def test_refusals_of_the_request_are_permanent_and_of_our_account_pause(stub_providers, status, permanent, account):
+    # 401/403 refuse our API key or sender, not the message: the channel pauses instead
+    # (tests/pipeline/test_channel_pause.py).
     stub_providers.fail_next(1, api="email", http_status=status)
 
     results = get_channel("email").send_personalized(batch_of(3))
 
-    assert all(isinstance(r, ChannelError) and r.permanent is permanent for r in results)
+    assert all(isinstance(r, ChannelError) and r.permanent is permanent and r.account is account for r in results)
     assert {r.code for r in results} == {str(status)}
 
 

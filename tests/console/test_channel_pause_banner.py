@@ -1,0 +1,23 @@
+"""Staff see on every console page that a channel is paused, and monitoring sees it on /healthz."""
+
+from __future__ import annotations
+
+import pytest
+
+from alerts.channels.base import ChannelError
+from alerts.services import pauses
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_console_and_healthz_show_a_paused_channel(author_client) -> None:
+    pauses.pause_channel("sms", ChannelError("twilio 20003: credentials refused", permanent=False, code="20003"))
+    page = author_client.get("/console/").content.decode()
+    assert "SMS sending is paused." in page and "20003" in page and "TWILIO_AUTH_TOKEN" in page
+    assert "Email sending is paused." not in page
+    health = author_client.get("/healthz").json()
+    assert health["checks"]["paused_channels"] == ["sms"] and health["status"] == "ok"
+
+    pauses.resume_channel("sms")
+    assert "sending is paused" not in author_client.get("/console/").content.decode()
+    assert author_client.get("/healthz").json()["checks"]["paused_channels"] == []

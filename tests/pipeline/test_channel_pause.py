@@ -1,0 +1,112 @@
+"""A provider that refuses the embassy's own account pauses its channel; nothing is lost.
+
+Through the real pipeline against the provider stub, whose credentials checks answer
+as Twilio and SendGrid do (401 / Twilio 20003): the refused deliveries wait without
+spending attempts, nothing more is tried on the channel until the pause ends, the
+console and /healthz say so, and once the account is accepted again every message goes
+out exactly once.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from django.utils import timezone
+
+from alerts.models import ChannelPause, Delivery
+from alerts.services.alerts import approve_alert, submit_for_approval
+from alerts.services.fanout import send_delivery_chunk, sweep_deliveries
+from tests.pipeline.conftest import accepted, make_alert, present
+
+pytestmark = pytest.mark.django_db
+D = Delivery.State
+
+
+@pytest.fixture
+def sending(stub_providers, settings):
+    settings.SMS_RATE_PER_SECOND = 1000
+    settings.TWILIO_MESSAGING_SERVICE_SID = "MG" + "6" * 32  # a limiter key of its own
+    settings.DELIVERY_MAX_ATTEMPTS = 2
+    return stub_providers
+
+
+def _approve(author, approver, areas, callbacks):
+    alert = submit_for_approval(make_alert(author, areas=areas), by=author)
+    with callbacks(execute=True):
+        approve_alert(alert, by=approver)
+    alert.refresh_from_db()
+    return alert
+
+
+def _end_pause(channel: str) -> None:
+    """As if CHANNEL_PAUSE_SECONDS had passed: the pause and its waiting deliveries are due."""
+    past = timezone.now() - datetime.timedelta(seconds=1)
+    ChannelPause.objects.filter(channel=channel).update(until=past)
+    Delivery.objects.filter(channel=channel, state=D.RETRY).update(next_attempt_at=past)
+
+
+def test_a_refused_sendgrid_key_pauses_email_and_loses_nothing(
+    sending, settings, afghanistan, author, approver, django_capture_on_commit_callbacks
+) -> None:
+    people = [present(full_name=f"Person {i}") for i in range(3)]
+    good_key = settings.SENDGRID_API_KEY
+    settings.SENDGRID_API_KEY = "SG.revoked-key.not-valid"
+    alert = _approve(author, approver, [afghanistan], django_capture_on_commit_callbacks)
+
+    # SMS went out; the emails wait: not FAILED (a 401 used to be permanent), no attempt spent.
+    assert sorted(accepted(sending, "sms")) == sorted(p.phone for p in people)
+    assert accepted(sending, "email") == []
+    emails = Delivery.objects.filter(alert=alert, channel="email")
+    assert {(d.state, d.attempts, d.error_code) for d in emails} == {(D.RETRY, 0, "401")}
+    pause = ChannelPause.objects.get(channel="email")
+    assert pause.code == "401" and pause.until > timezone.now()
+    assert emails.first().next_attempt_at == pause.until
+
+    # While paused: a send task claims nothing, the sweep queues nothing, and no request
+    # reaches the provider however often they run.
+    requests = len(sending.received("email"))
+    ids = list(emails.values_list("pk", flat=True))
+    report = send_delivery_chunk(alert.pk, "email", ids)
+    assert report.paused and report.claimed == 0
+    Delivery.objects.filter(pk__in=ids).update(next_attempt_at=timezone.now())  # due, but paused
+    with django_capture_on_commit_callbacks(execute=True):
+        assert sweep_deliveries().requeued == 0
+    assert len(sending.received("email")) == requests
+
+    # Still refused at the pause's end: the pause is renewed, attempts still unspent.
+    _end_pause("email")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert sweep_deliveries().requeued == 3
+    assert len(sending.received("email")) == requests + 1
+    renewed = ChannelPause.objects.get(channel="email")
+    assert renewed.until > timezone.now() and renewed.refusals == 2 and renewed.since == pause.since
+    assert {(d.state, d.attempts) for d in emails.all()} == {(D.RETRY, 0)}
+
+    # The key is fixed: at the pause's end each email goes out once, and the pause ends.
+    settings.SENDGRID_API_KEY = good_key
+    _end_pause("email")
+    with django_capture_on_commit_callbacks(execute=True):
+        sweep_deliveries()
+    assert sorted(accepted(sending, "email")) == sorted(p.email for p in people)
+    assert set(emails.values_list("state", "attempts")) == {(D.SENT, 1)}
+    assert not ChannelPause.objects.exists()
+    alert.refresh_from_db()
+    assert alert.state == alert.State.SENT
+
+
+def test_refusals_of_our_account_are_told_apart_from_the_messages_own() -> None:
+    from python_http_client.exceptions import HTTPError
+
+    from alerts.channels.sendgrid import map_sendgrid_error
+
+    def http_error(status: int) -> HTTPError:
+        return HTTPError(status, "refused", b'{"errors": [{"message": "no"}]}', {})
+
+    for status in (401, 403):
+        error = map_sendgrid_error(http_error(status))
+        assert error.account and not error.permanent and error.code == str(status)
+    for status in (400, 413):
+        error = map_sendgrid_error(http_error(status))
+        assert error.permanent and not error.account
+    assert not map_sendgrid_error(http_error(503)).account
