@@ -10,6 +10,7 @@ permanent or transient ``ChannelError`` here.
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import contextvars
 import email.utils
@@ -17,10 +18,10 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote
 
 import aiohttp
@@ -54,8 +55,6 @@ PERMANENT_CODES = {
     NOT_MOBILE: "not a mobile number",
 }
 
-T = TypeVar("T")
-
 # The last HTTP answer seen by the current task, for headers the SDK's exception drops.
 _last_response: contextvars.ContextVar[Response | None] = contextvars.ContextVar("twilio_last_response", default=None)
 
@@ -74,6 +73,8 @@ class _PooledAsyncHttpClient(AsyncTwilioHttpClient):
             connector=aiohttp.TCPConnector(limit=connections, limit_per_host=connections),
             timeout=aiohttp.ClientTimeout(total=timeout),
         )
+        self._auth: tuple[str, str] | None = None  # the credentials _auth_header was made of
+        self._auth_header = ""
 
     async def request(
         self,
@@ -88,7 +89,11 @@ class _PooledAsyncHttpClient(AsyncTwilioHttpClient):
     ) -> Response:
         if auth is not None:
             # aiohttp deprecates its ``auth=`` argument; the header is the same thing.
-            headers = {**(headers or {}), "Authorization": aiohttp.encode_basic_auth(auth[0], auth[1])}
+            if auth != self._auth:
+                self._auth, self._auth_header = auth, aiohttp.encode_basic_auth(auth[0], auth[1])
+            headers = (
+                {**headers, "Authorization": self._auth_header} if headers else {"Authorization": self._auth_header}
+            )
         # The stock client hands aiohttp ``timeout=None`` (no limit at all) unless given one.
         timeout = timeout if timeout is not None else self.timeout
         response = await super().request(
@@ -146,25 +151,114 @@ def map_twilio_error(exc: TwilioRestException, response: Response | None = None)
 class _SenderLoop:
     """One event loop thread per process, where every SMS of this process is sent.
 
-    Its HTTP sessions (one per account, API host, timeout and concurrency) live as long
-    as the process, so connections are kept alive from one batch and one task to the
-    next, and batches submitted one after another share one concurrency limit: the next
-    batch's requests start as soon as the previous batch's finish, without a gap.
+    Its senders (one ``_SenderPool`` per account, API host, timeout and concurrency) live
+    as long as the process, so connections are kept alive from one batch and one task to
+    the next, and batches submitted one after another share one concurrency limit: the
+    next batch's requests start as soon as the previous batch's finish, without a gap.
     """
 
     def __init__(self) -> None:
         self.pid = os.getpid()
         self.loop = asyncio.new_event_loop()
+        self.pools: dict[tuple[Any, ...], _SenderPool] = {}
         self.thread = threading.Thread(target=self._run, name="twilio-sender", daemon=True)
         self.thread.start()
-        self.clients: dict[tuple[Any, ...], tuple[_PooledAsyncHttpClient, Any, asyncio.Semaphore]] = {}
 
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
         self.loop.run_forever()
 
-    def submit(self, coroutine: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+
+class _Batch:
+    """One ``submit_batch``: its messages, taken in order by the pool's workers, and the
+    future completed with every result (in the messages' order) when the last one lands."""
+
+    __slots__ = ("channel", "messages", "limiter", "acquire", "results", "taken", "pending", "future", "cancelled")
+
+    def __init__(
+        self,
+        channel: TwilioSMSChannel,
+        messages: list[OutgoingMessage],
+        limiter: RateLimiter | None,
+        future: concurrent.futures.Future[list[SendResult | ChannelError]],
+    ) -> None:
+        self.channel = channel
+        self.messages = messages
+        self.limiter = limiter
+        self.acquire = getattr(limiter, "acquire_async", None)
+        self.results: list[Any] = [None] * len(messages)
+        self.taken = 0  # messages handed to a worker so far
+        self.pending = len(messages)  # results still to land
+        self.future = future
+        self.cancelled = False  # the caller cancelled the future: send no more of it
+
+    def land(self, index: int, result: SendResult | ChannelError) -> None:
+        self.results[index] = result
+        self.pending -= 1
+        if not self.pending:
+            try:
+                self.future.set_result(self.results)
+            except concurrent.futures.InvalidStateError:  # cancelled by the caller
+                pass
+
+
+class _SenderPool:
+    """``concurrency`` worker tasks sharing one SDK client: each takes the next message of
+    the oldest batch, waits for the limiter, sends it, and takes the next. At most
+    ``concurrency`` requests are in flight whatever the number of batches waiting.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, resource: Any, http_client: Any, concurrency: int) -> None:
+        self.loop = loop
+        self.resource = resource
+        self.http_client = http_client
+        self.batches: collections.deque[_Batch] = collections.deque()
+        self.idle: collections.deque[asyncio.Future[None]] = collections.deque()
+        self.workers = [loop.create_task(self._work()) for _ in range(concurrency)]
+
+    def add(self, batch: _Batch) -> None:
+        """Queue ``batch`` and wake as many idle workers as it has messages (on the loop)."""
+        self.batches.append(batch)
+        wake = len(batch.messages)
+        idle = self.idle
+        while wake and idle:
+            waiter = idle.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                wake -= 1
+
+    async def _work(self) -> None:
+        batches = self.batches
+        resource = self.resource
+        while True:
+            if not batches:
+                waiter = self.loop.create_future()
+                self.idle.append(waiter)
+                await waiter
+                continue
+            batch = batches[0]
+            if batch.cancelled:
+                batches.popleft()
+                continue
+            index = batch.taken
+            batch.taken = index + 1
+            if batch.taken == len(batch.messages):
+                batches.popleft()
+            message = batch.messages[index]
+            try:
+                if batch.limiter is not None:
+                    if batch.acquire is not None:
+                        await batch.acquire()
+                    else:
+                        await asyncio.to_thread(batch.limiter.acquire)
+                result = await batch.channel._send_one(resource, message)
+            except asyncio.CancelledError:
+                batch.land(index, ChannelError("not sent", permanent=False))
+                raise
+            except Exception as exc:  # the limiter's, or a fault of ours: this message only
+                logger.warning("twilio: %s not sent (%s)", message.reference or "-", type(exc).__name__)
+                result = ChannelError("not sent", permanent=False)
+            batch.land(index, result)
 
 
 _sender_loop: _SenderLoop | None = None
@@ -252,50 +346,48 @@ class TwilioSMSChannel(BatchFirstChannel):
         The batch runs on this process's sender loop, where batches submitted before it
         may still be in flight: together they never have more than ``concurrency``
         requests in flight, and the connections stay open for the next batch.
+        Cancelling the future sends none of the messages not yet started.
         """
         loop = _loop()
         if threading.current_thread() is loop.thread:
             raise RuntimeError("submit_batch cannot wait on its own event loop")
-        return loop.submit(self._send_all(list(messages), limiter))
+        future: concurrent.futures.Future[list[SendResult | ChannelError]] = concurrent.futures.Future()
+        if not messages:
+            future.set_result([])
+            return future
+        batch = _Batch(self, list(messages), limiter, future)
+        loop.loop.call_soon_threadsafe(self._enqueue, loop, batch)
 
-    def _client(self) -> tuple[Any, asyncio.Semaphore]:
-        """The messages resource and the concurrency limit, made once per process (on the loop)."""
-        key = (self.account_sid, self.auth_token, self.base_url, self.timeout, self.concurrency)
-        clients = _loop().clients
-        if key not in clients:
-            http_client = _PooledAsyncHttpClient(timeout=self.timeout, connections=self.concurrency)
-            client = Client(self.account_sid, self.auth_token, http_client=http_client)
-            client.api.base_url = self.base_url  # the SDK's own seam for the API's host
-            resource = client.api.v2010.accounts(self.account_sid).messages
-            clients[key] = (http_client, resource, asyncio.Semaphore(self.concurrency))
-        _http, resource, semaphore = clients[key]
-        return resource, semaphore
+        def cancelled(done: concurrent.futures.Future[Any]) -> None:
+            if done.cancelled():
+                loop.loop.call_soon_threadsafe(setattr, batch, "cancelled", True)
 
-    async def _send_all(
-        self, messages: list[OutgoingMessage], limiter: RateLimiter | None
-    ) -> list[SendResult | ChannelError]:
-        resource, semaphore = self._client()
-        acquire_async = getattr(limiter, "acquire_async", None)
+        future.add_done_callback(cancelled)
+        return future
 
-        async def one(message: OutgoingMessage) -> SendResult | ChannelError:
-            async with semaphore:  # shared with every batch in flight in this process
-                if limiter is not None:
-                    if acquire_async is not None:
-                        await acquire_async()
-                    else:
-                        await asyncio.to_thread(limiter.acquire)
-                return await self._send_one(resource, message)
-
-        results = await asyncio.gather(*(one(m) for m in messages), return_exceptions=True)
-        return [
-            r if isinstance(r, (SendResult, ChannelError)) else ChannelError("not sent", permanent=False)
-            for r in results
-        ]
+    def _enqueue(self, loop: _SenderLoop, batch: _Batch) -> None:
+        """Hand ``batch`` to the pool of this channel's client (made on first use; on the loop)."""
+        try:
+            key = (self.account_sid, self.auth_token, self.base_url, self.timeout, self.concurrency)
+            pool = loop.pools.get(key)
+            if pool is None:
+                http_client = _PooledAsyncHttpClient(timeout=self.timeout, connections=self.concurrency)
+                client = Client(self.account_sid, self.auth_token, http_client=http_client)
+                client.api.base_url = self.base_url  # the SDK's own seam for the API's host
+                resource = client.api.v2010.accounts(self.account_sid).messages
+                pool = loop.pools[key] = _SenderPool(loop.loop, resource, http_client, self.concurrency)
+            pool.add(batch)
+        except Exception as exc:
+            try:
+                batch.future.set_exception(exc)
+            except concurrent.futures.InvalidStateError:  # cancelled by the caller
+                pass
 
     async def _send_one(self, resource: Any, message: OutgoingMessage) -> SendResult | ChannelError:
         if not message.to:
             return ChannelError("no address", permanent=True, code="no-address")
-        _last_response.set(None)
+        # Workers are long-lived tasks: each send starts with no answer seen and leaves none.
+        token = _last_response.set(None)
         try:
             instance = await resource.create_async(**self._params(message))
         except TwilioRestException as exc:
@@ -311,10 +403,13 @@ class TwilioSMSChannel(BatchFirstChannel):
             # not exist; a retry is reconciled by the pipeline's look-up.
             error = ChannelError(f"twilio: unreadable answer ({type(exc).__name__})", permanent=False, code="answer")
         else:
-            logger.debug(
-                "twilio accepted %s for %s (%s)", instance.sid, message.reference or "-", mask_phone(message.to)
-            )
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug(
+                    "twilio accepted %s for %s (%s)", instance.sid, message.reference or "-", mask_phone(message.to)
+                )
             return SendResult(provider_message_id=instance.sid)
+        finally:
+            _last_response.reset(token)
         logger.info(
             "twilio refused %s (%s): %s, %s",
             message.reference or "-",
