@@ -48,7 +48,7 @@ INVALID_NUMBER = 21211  # 21211: invalid 'To' phone number -> permanent
 OPTED_OUT = 21610  # 21610: the recipient replied STOP -> permanent, and an opt-out
 NOT_MOBILE = 21614  # 21614: 'To' is not a mobile number (landline) -> permanent
 TOO_MANY_REQUESTS = 20429  # 20429: too many requests -> transient, always safe to retry
-AUTHENTICATE = 20003  # 20003: credentials refused -> transient: a configuration fault, not the message's
+AUTHENTICATE = 20003  # 20003: credentials refused -> our account, not the message's: the channel pauses
 PERMANENT_CODES = {
     INVALID_NUMBER: "invalid number",
     OPTED_OUT: "recipient opted out",
@@ -143,7 +143,8 @@ def map_twilio_error(exc: TwilioRestException, response: Response | None = None)
     if status >= 500:
         return ChannelError(f"twilio HTTP {status}: server error", permanent=False, code=code_text)
     if code == AUTHENTICATE or status in (401, 403):
-        return ChannelError(f"twilio {code_text}: credentials refused", permanent=False, code=code_text)
+        # Our account, not the message: the channel pauses (alerts.services.pauses).
+        return ChannelError(f"twilio {code_text}: credentials refused", permanent=False, code=code_text, account=True)
     # Any other refusal (missing body, unknown parameter, ...) will be refused again.
     return ChannelError(f"twilio {code_text}: refused (HTTP {status})", permanent=True, code=code_text)
 

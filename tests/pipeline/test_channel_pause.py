@@ -10,6 +10,7 @@ out exactly once.
 from __future__ import annotations
 
 import datetime
+from collections import Counter
 
 import pytest
 from django.utils import timezone
@@ -93,6 +94,30 @@ def test_a_refused_sendgrid_key_pauses_email_and_loses_nothing(
     assert not ChannelPause.objects.exists()
     alert.refresh_from_db()
     assert alert.state == alert.State.SENT
+
+
+def test_refused_twilio_credentials_pause_sms_only(
+    sending, settings, afghanistan, author, approver, django_capture_on_commit_callbacks
+) -> None:
+    people = [present(full_name=f"Person {i}") for i in range(4)]
+    good_token = settings.TWILIO_AUTH_TOKEN
+    settings.TWILIO_AUTH_TOKEN = "0" * 32
+    alert = _approve(author, approver, [afghanistan], django_capture_on_commit_callbacks)
+
+    assert sorted(accepted(sending, "email")) == sorted(p.email for p in people)
+    assert accepted(sending, "sms") == []
+    sms = Delivery.objects.filter(alert=alert, channel="sms")
+    assert {(d.state, d.attempts, d.error_code) for d in sms} == {(D.RETRY, 0, "20003")}
+    assert ChannelPause.objects.get().channel == "sms"
+
+    settings.TWILIO_AUTH_TOKEN = good_token
+    _end_pause("sms")
+    with django_capture_on_commit_callbacks(execute=True):
+        sweep_deliveries()
+    got = Counter(accepted(sending, "sms"))
+    assert sorted(got) == sorted(p.phone for p in people) and set(got.values()) == {1}
+    assert set(sms.values_list("state", flat=True)) == {D.SENT}
+    assert not ChannelPause.objects.exists()
 
 
 def test_refusals_of_our_account_are_told_apart_from_the_messages_own() -> None:

@@ -73,13 +73,22 @@ def test_server_faults_are_transient(stub_providers, status):
     assert stub_providers.received("sms")[0]["status"] == status
 
 
-def test_refused_credentials_are_transient_not_the_message_s_fault(stub_providers, settings):
+def test_refused_credentials_refuse_our_account_not_the_message(stub_providers, settings):
+    # The channel pauses on it (tests/pipeline/test_channel_pause.py); no attempt is spent.
     settings.TWILIO_AUTH_TOKEN = "wrong-token"
 
     error = send()
 
-    assert error.permanent is False
+    assert error.permanent is False and error.account is True
     assert error.code == "20003"
+
+
+def test_a_refused_message_is_not_a_refused_account(stub_providers):
+    stub_providers.fail_next(1, twilio_code=21211)
+
+    error = send()
+
+    assert error.permanent is True and error.account is False
 
 
 def test_a_timeout_is_transient(stub_providers, settings):
