@@ -9,7 +9,6 @@ carry ``null`` and a plain link there, which the description does not allow).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import secrets
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from alerts.providerstub.exchange import answer, request_record
 from alerts.providerstub.state import Failure, StubConfig
 
 if TYPE_CHECKING:
@@ -208,40 +208,19 @@ class SendGridAPI:
         generation = state.enter()
         try:
             raw = await request.read()
-            record: dict[str, Any] = {
-                "api": "email",
-                "method": "POST",
-                "path": request.path,
-                "received_at": received_at,
-                "started": started,
-                "headers": dict(request.headers),
-                "to": [],
-                "body": "",
-                "json": None,
-                "batch_size": 0,
-                "callback_url": None,
-                "in_flight_at_start": state.in_flight,
-                "peer": request.transport.get_extra_info("peername") if request.transport else None,
-            }
+            record = request_record(
+                request, "email", started, received_at, json=None, in_flight_at_start=state.in_flight
+            )
+            refused, payload = self._validate(request, raw, record)
             config = state.config
-            response, payload = self._validate(request, raw, record)
-            failure = state.pick_failure("email", record["to"]) if response is None else None
-            delay_ms = config.latency_ms
-            if config.latency_jitter_ms:
-                delay_ms += secrets.randbelow(int(config.latency_jitter_ms) + 1)
-            if failure is not None and failure.latency_ms is not None:
-                delay_ms = failure.latency_ms
-            if delay_ms:
-                await asyncio.sleep(delay_ms / 1000)
-            if response is None:
-                if failure is not None:
-                    response = self._failure(failure, config)
-                else:
-                    response = self._accept(payload, record, config)
-            record["status"] = response.status
-            record["finished"] = time.monotonic()
-            state.record(record, generation)
-            return response
+            return await answer(
+                state,
+                record,
+                generation,
+                refused,
+                lambda failure: self._failure(failure, config),
+                lambda: self._accept(payload, record, config),
+            )
         finally:
             state.leave(generation)
 

@@ -9,7 +9,6 @@ Twilio's body ``{code, message, more_info, status}``.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import math
@@ -22,6 +21,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from alerts.providerstub.exchange import answer, request_record
 from alerts.providerstub.state import (
     TWILIO_CODE_FOR_STATUS,
     TWILIO_DELIVERY_ERRORS,
@@ -157,40 +157,27 @@ class TwilioAPI:
         try:
             form = await request.post()
             to = form.get("To", "")
-            record: dict[str, Any] = {
-                "api": "sms",
-                "method": "POST",
-                "path": request.path,
-                "received_at": received_at,
-                "started": started,
-                "headers": dict(request.headers),
-                "to": [to] if to else [],
-                "body": form.get("Body", ""),
-                "form": {k: v for k, v in form.items() if isinstance(v, str)},
-                "batch_size": 1,
-                "callback_url": form.get("StatusCallback") or None,
-                "in_flight_at_start": state.in_flight,
-                "peer": request.transport.get_extra_info("peername") if request.transport else None,
-            }
+            record = request_record(
+                request,
+                "sms",
+                started,
+                received_at,
+                to=[to] if to else [],
+                body=form.get("Body", ""),
+                form={k: v for k, v in form.items() if isinstance(v, str)},
+                batch_size=1,
+                callback_url=form.get("StatusCallback") or None,
+                in_flight_at_start=state.in_flight,
+            )
             config = state.config
-            response = self._validate(request, form, to)
-            failure = state.pick_failure("sms", record["to"]) if response is None else None
-            delay_ms = config.latency_ms
-            if config.latency_jitter_ms:
-                delay_ms += secrets.randbelow(int(config.latency_jitter_ms) + 1)
-            if failure is not None and failure.latency_ms is not None:
-                delay_ms = failure.latency_ms
-            if delay_ms:
-                await asyncio.sleep(delay_ms / 1000)
-            if response is None:
-                if failure is not None:
-                    response = self._failure(failure, config)
-                else:
-                    response = self._accept(form, to, record, config)
-            record["status"] = response.status
-            record["finished"] = time.monotonic()
-            state.record(record, generation)
-            return response
+            return await answer(
+                state,
+                record,
+                generation,
+                self._validate(request, form, to),
+                lambda failure: self._failure(failure, config),
+                lambda: self._accept(form, to, record, config),
+            )
         finally:
             state.leave(generation)
 
