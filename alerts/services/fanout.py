@@ -33,7 +33,7 @@ from django.db.models import Case, CharField, DateTimeField, Exists, F, OuterRef
 from django.utils import timezone
 
 from alerts.channels import Channel, ChannelError, OutgoingMessage, SendResult, get_channel
-from alerts.models import Alert, Delivery
+from alerts.models import Alert, ChannelPause, Delivery
 from alerts.services import pauses
 from alerts.services.audience import iter_audience
 from alerts.services.messages import AlertRenderer
@@ -574,18 +574,7 @@ def _write_back(rows: list[ClaimedDelivery], results: list[SendResult | ChannelE
     else:
         _orm_write_back(sent, failed, retry, retry_codes, retry_reasons, now, report)
     if refusal is not None:
-        pause = pauses.pause_channel(rows[0].channel, refusal, now)
-        # Waits for the pause's end; the attempt was never judged by the provider, so it
-        # does not count.
-        report.retry += _mark(
-            refused,
-            state=D.RETRY,
-            attempts=F("attempts") - 1,
-            enqueued_at=None,
-            next_attempt_at=pause.until,
-            error_code=refusal.code[:16],
-            error_reason=refusal.message[:300],
-        )
+        report.retry += _hold_for_pause(refused, pauses.pause_channel(rows[0].channel, refusal, now))
         report.paused = True
     if opted_out:
         from alerts.services.opt_outs import opt_out_email, opt_out_phone
@@ -733,6 +722,12 @@ def send_delivery_chunk(alert_id: int, channel: str, delivery_ids: Sequence[int]
                     in_flight.append((to_send, _submit_sms(provider, messages)))
                 else:
                     for batch, members in renderer.email_batches(to_send):
+                        pause = pauses.channel_pause(channel) if report.paused else None
+                        if pause is not None:
+                            # The account was refused for this round's other language:
+                            # this one waits with it instead of being refused too.
+                            report.retry += _hold_for_pause([m.pk for m in members], pause)
+                            continue
                         _write_back(members, list(provider.send_personalized(batch)), report)
             while in_flight and (not rows or len(in_flight) >= SMS_ROUNDS_IN_FLIGHT):
                 sent_rows, future = in_flight.popleft()
@@ -753,6 +748,20 @@ def send_delivery_chunk(alert_id: int, channel: str, delivery_ids: Sequence[int]
     if report.claimed:
         finish_alert_if_done(alert_id)
     return report
+
+
+def _hold_for_pause(ids: Sequence[int], pause: ChannelPause) -> int:
+    """Claimed deliveries wait for ``pause``'s end as RETRY. The provider never judged
+    them, so the attempt does not count."""
+    return _mark(
+        ids,
+        state=D.RETRY,
+        attempts=F("attempts") - 1,
+        enqueued_at=None,
+        next_attempt_at=pause.until,
+        error_code=pause.code,
+        error_reason=pause.reason,
+    )
 
 
 def _hand_back(ids: Sequence[int]) -> int:

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from alerts.models import ChannelPause, Delivery
 from alerts.services.alerts import approve_alert, submit_for_approval
-from alerts.services.fanout import send_delivery_chunk, sweep_deliveries
+from alerts.services.fanout import send_delivery_chunk, start_fan_out, sweep_deliveries
 from tests.pipeline.conftest import accepted, make_alert, present
 
 pytestmark = pytest.mark.django_db
@@ -135,3 +135,27 @@ def test_refusals_of_our_account_are_told_apart_from_the_messages_own() -> None:
         error = map_sendgrid_error(http_error(status))
         assert error.permanent and not error.account
     assert not map_sendgrid_error(http_error(503)).account
+
+
+def test_a_refused_account_holds_the_rest_of_the_round_without_asking_again(
+    sending, settings, afghanistan, author, approver, django_capture_on_commit_callbacks
+) -> None:
+    # A task the sweep queued again mixes languages: one SendGrid request per text.
+    english = [present(email_only=True, preferred_language="en") for _ in range(2)]
+    dari = [present(email_only=True, preferred_language="fa") for _ in range(2)]
+    texts = {
+        "en": {"sms_text": "Leave now", "email_subject": "Leave", "email_body": "Leave now, {name}."},
+        "fa": {"sms_text": "FA", "email_subject": "FA", "email_body": "FA {name}"},
+    }
+    alert = submit_for_approval(make_alert(author, areas=[afghanistan], texts=texts), by=author)
+    with django_capture_on_commit_callbacks(execute=False):  # deliveries created, no task run
+        approve_alert(alert, by=approver)
+        start_fan_out(alert.pk)
+    emails = Delivery.objects.filter(alert=alert, channel="email")
+    assert emails.count() == len(english + dari)
+
+    settings.SENDGRID_API_KEY = "SG.revoked-key.not-valid"
+    report = send_delivery_chunk(alert.pk, "email", list(emails.values_list("pk", flat=True)))
+    assert report.paused and report.retry == 4
+    assert len(sending.received("email")) == 1  # the second language was not sent to be refused too
+    assert set(emails.values_list("state", "attempts", "error_code")) == {(D.RETRY, 0, "401")}
