@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 
 from django.conf import settings
 from django.utils import translation
@@ -24,6 +25,22 @@ from alerts.services import links
 from alerts.services.rendering import CompiledText, compile_text
 
 TEST_PREFIX = "TEST: "
+
+
+class Renderable(Protocol):
+    """What rendering reads of a delivery: ``Delivery``, or the sender's lighter
+    ``ClaimedDelivery`` (a claim reads plain values, not model instances)."""
+
+    pk: int
+    channel: str
+    address: str
+    language: str
+
+    @property
+    def citizen(self) -> Any: ...  # a Citizen or fanout.Person (pk, full_name, email), or None
+
+
+R = TypeVar("R", bound=Renderable)
 
 #: The placeholders whose values differ per recipient.
 _PERSONAL = ("name", "checkin_link", "unsubscribe_link")
@@ -116,7 +133,7 @@ class AlertRenderer:
             self._words[language] = checkin_words(language)
         return dict(self.values, checkin_words=self._words[language])
 
-    def recipient_values(self, delivery: Delivery, wanted: frozenset[str] = _PERSONAL_SET) -> dict[str, str]:
+    def recipient_values(self, delivery: Renderable, wanted: frozenset[str] = _PERSONAL_SET) -> dict[str, str]:
         """The per-recipient placeholder values for ``delivery``: name and links.
 
         Only the placeholders in ``wanted`` are computed (each link is a keyed MAC or
@@ -140,19 +157,19 @@ class AlertRenderer:
             values["unsubscribe_link"] = self._links.unsubscribe(citizen, address)
         return values
 
-    def _wanted(self, delivery: Delivery, compiled: _Compiled) -> frozenset[str]:
+    def _wanted(self, delivery: Renderable, compiled: _Compiled) -> frozenset[str]:
         """The per-recipient placeholders ``delivery``'s message needs: those its text
         uses, and an email's unsubscribe link (its List-Unsubscribe header)."""
         if delivery.channel == Delivery.Channel.SMS:
             return compiled.sms_personal
         return compiled.email_personal
 
-    def _unsubscribe_url(self, delivery: Delivery, values: dict[str, str]) -> str:
+    def _unsubscribe_url(self, delivery: Renderable, values: dict[str, str]) -> str:
         if delivery.channel != Delivery.Channel.EMAIL or delivery.citizen is None:
             return ""
         return values.get("unsubscribe_link", "")
 
-    def render(self, delivery: Delivery) -> OutgoingMessage:
+    def render(self, delivery: Renderable) -> OutgoingMessage:
         """The message for ``delivery``. Raises LookupError when no text fits."""
         language, compiled = self._compiled(delivery.language)
         personal = self.recipient_values(delivery, self._wanted(delivery, compiled))
@@ -172,7 +189,7 @@ class AlertRenderer:
             unsubscribe_url=self._unsubscribe_url(delivery, personal),
         )
 
-    def sms_pattern(self, delivery: Delivery) -> re.Pattern[str]:
+    def sms_pattern(self, delivery: Renderable) -> re.Pattern[str]:
         """A pattern matching the SMS ``delivery`` would send, whenever it was rendered.
 
         Links carry a signing timestamp, so they match anything; the rest (the text,
@@ -185,7 +202,7 @@ class AlertRenderer:
         text = (TEST_PREFIX if self.alert.is_test else "") + compiled.sms.render(values)
         return re.compile("".join(("^", ".*?".join(re.escape(part) for part in text.split(_WILDCARD)), "$")), re.S)
 
-    def email_batches(self, deliveries: list[Delivery]) -> list[tuple[PersonalizedBatch, list[Delivery]]]:
+    def email_batches(self, deliveries: list[R]) -> list[tuple[PersonalizedBatch, list[R]]]:
         """Email deliveries grouped per language into provider batches.
 
         Each batch carries the text once, with a token for each per-recipient
@@ -193,7 +210,7 @@ class AlertRenderer:
         that SendGrid personalises up to 1,000 recipients in one request. Deliveries with
         no text that fits raise LookupError before anything is built.
         """
-        groups: dict[str, list[Delivery]] = {}
+        groups: dict[str, list[R]] = {}
         for delivery in deliveries:
             language, _compiled = self._compiled(delivery.language)
             groups.setdefault(language, []).append(delivery)
