@@ -370,3 +370,43 @@ def test_a_live_alert_only_for_a_region_the_draft_excludes_does_not_warn(kabul, 
     draft.excluded_areas.add(kabul["region"])
     page = author_client.get(reverse("console:alert", args=[draft.pk])).content.decode()
     assert "Contradicts a live alert" not in page
+
+
+def test_the_progress_page_says_why_messages_were_not_sent_in_the_staff_s_language(kabul, author, author_client):
+    alert = live_alert(author, [kabul["region"]], state=Alert.State.SENT)
+    failed, skipped = Delivery.State.FAILED, Delivery.State.SKIPPED
+    DeliveryFactory.create_batch(3, alert=alert, channel="sms", state=failed, error_code="21211")
+    DeliveryFactory(alert=alert, channel="sms", state=failed, error_code="30005")
+    DeliveryFactory(alert=alert, channel="sms", state=failed, error_code="20429")  # retried to the limit
+    DeliveryFactory.create_batch(2, alert=alert, channel="email", state=failed, error_code="5.1.1")
+    DeliveryFactory(alert=alert, channel="email", state=failed, error_code="unknown")
+    DeliveryFactory(alert=alert, channel="email", state=skipped, error_code="opted-out")
+    DeliveryFactory(alert=alert, channel="sms", delivered=True)
+    url = reverse("console:alert-progress", args=[alert.pk])
+
+    rows = [(r.channel, r.label, r.count) for r in author_client.get(url).context["not_sent"]]
+    assert rows[0] == ("sms", "Invalid phone number", 3)
+    assert ("email", "Bounced by the mail server (5.1.1)", 2) in rows
+    assert ("sms", "Number unknown to the carrier", 1) in rows
+    assert ("sms", "Gave up after every attempt (provider error 20429)", 1) in rows
+    assert ("email", "Outcome unknown: may have been sent, not sent again", 1) in rows
+    assert ("email", "Opted out", 1) in rows
+    assert len(rows) == 6  # the delivered one is not a reason
+    page = author_client.get(url).content.decode()
+    assert "Not sent or not delivered, by reason" in page and "Invalid phone number" in page
+
+    dari = author_client.get(url, HTTP_ACCEPT_LANGUAGE="fa").content.decode()
+    assert "Invalid phone number" not in dari
+    from django.utils import translation
+
+    with translation.override("fa"):
+        from alerts.services.failures import reason_label
+
+        assert reason_label("21211", failed) in dari
+
+
+def test_the_progress_page_has_no_reasons_table_when_nothing_failed(kabul, author, author_client):
+    alert = live_alert(author, [kabul["region"]], state=Alert.State.SENT)
+    DeliveryFactory(alert=alert, channel="sms", delivered=True)
+    page = author_client.get(reverse("console:alert-progress", args=[alert.pk])).content.decode()
+    assert "by reason" not in page

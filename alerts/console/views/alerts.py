@@ -26,6 +26,7 @@ from alerts.console.queries import areas_with_levels
 from alerts.errors import AlertError, AlertStateError
 from alerts.levels import level_name
 from alerts.models import Alert, AlertTemplate, AlertText, Area
+from alerts.services.failures import not_sent_reasons
 
 S = Alert.State
 EDITABLE = (S.DRAFT, S.AWAITING_APPROVAL)
@@ -444,6 +445,7 @@ def alert_progress_page(request: HttpRequest, alert_id: int) -> HttpResponse:
             "can_abort": alert.state in (S.SCHEDULED, S.SENDING) and can(request.user, Capability.ABORT),
             "running": alert.state in (S.SCHEDULED, S.SENDING),
             "area_names": compose.describe_areas(alert),
+            "not_sent": not_sent_reasons(alert),
         },
     )
 
