@@ -454,7 +454,7 @@ _CLAIM_SQL = """
         WHERE mine.alert_id = %s AND mine.channel = %s
           AND (mine.state = %s OR (mine.state = %s AND (mine.next_attempt_at IS NULL OR mine.next_attempt_at <= %s)))
           AND EXISTS (SELECT FROM alerts_alert a WHERE a.id = %s AND a.state = %s)
-        ORDER BY wanted.id LIMIT %s
+        LIMIT %s
     ), claimed AS (
         UPDATE alerts_delivery d SET state = %s, claimed_at = %s, attempts = d.attempts + 1, updated_at = %s
         WHERE d.id = ANY(ARRAY(SELECT id FROM picked))
@@ -475,7 +475,12 @@ def _claim_sql(
     alert_id: int, channel: str, ids: Sequence[int], limit: int, now: datetime.datetime
 ) -> list[ClaimedDelivery]:
     """``_claim`` in one statement on PostgreSQL: lock (SKIP LOCKED), move to SENDING,
-    and return each row with its citizen's name, email and opt-out on the channel."""
+    and return each row with its citizen's name, email and opt-out on the channel.
+
+    The ids are looked up one by one in the array's order (sorted here) and the look-ups
+    stop at ``limit`` claimable rows: no ORDER BY over them, which would look up and lock
+    every id of the task in every round (an SMS task's 500 ids locked ten times over for
+    ten rounds of 50; 29 -> 23 us of PostgreSQL per SMS claimed)."""
     params = [sorted(ids), alert_id, channel, D.QUEUED, D.RETRY, now, alert_id, A.SENDING, limit, D.SENDING, now, now]
     with connection.cursor() as cursor:
         cursor.execute(_CLAIM_SQL, params)

@@ -71,3 +71,16 @@ def test_nothing_is_claimed_once_the_alert_stopped_sending() -> None:
     alert = AlertFactory(state=Alert.State.ABORTED)
     d = Delivery.objects.create(alert=alert, channel="sms", address="+93700000002", citizen=CitizenFactory())
     assert fanout._claim(alert.pk, "sms", [d.pk], 10) == []
+
+
+def test_a_round_claims_up_to_its_limit_in_the_order_of_the_ids_and_leaves_the_rest() -> None:
+    alert = AlertFactory(state=Alert.State.SENDING)
+    citizen = CitizenFactory()
+    rows = Delivery.objects.bulk_create(
+        Delivery(alert=alert, channel="sms", address=f"+9370000{i:04d}", citizen=citizen) for i in range(20)
+    )
+    ids = [r.pk for r in rows]
+    Delivery.objects.filter(pk=ids[1]).update(state=Delivery.State.SENT)  # not claimable: passed over
+    claimed = fanout._claim(alert.pk, "sms", list(reversed(ids)), 5)  # the claim sorts the ids itself
+    assert [r.pk for r in claimed] == [ids[0], *ids[2:6]]
+    assert Delivery.objects.filter(pk__in=ids[6:], state=Delivery.State.QUEUED).count() == 14
