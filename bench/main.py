@@ -245,12 +245,29 @@ class Bench:
                     raise RuntimeError(f"worker {role} did not answer in 60 s:\n" + proc.tail())
             self.memory.track(f"worker_{role}", proc.pid)
 
+    def redis_pid(self) -> int | None:
+        """The Redis server's process when it runs on this machine (its CPU is the broker's
+        and the rate limiter's, shared with anything else using that server)."""
+        if not hasattr(self, "_redis_pid"):
+            import redis
+
+            self._redis_pid: int | None = None
+            with contextlib.suppress(Exception):
+                client = redis.Redis.from_url(self.redis_url, socket_timeout=5)
+                pid = int(client.info("server")["process_id"])
+                if os.path.exists(f"/proc/{pid}/stat"):
+                    self._redis_pid = pid
+        return self._redis_pid
+
     def cpu_reading(self) -> dict[str, dict[int, float]]:
-        """CPU used so far by the workers (each pool with its children), the stub, and the
-        PostgreSQL backends serving the benchmark's database."""
+        """CPU used so far by the workers (each pool with its children), the stub, the
+        PostgreSQL backends serving the benchmark's database, and the Redis server."""
         roots: dict[str, list[int]] = {f"workers_{role}": [proc.pid] for role, proc in self.workers.items()}
         if self.stub is not None:
             roots["stub"] = [self.stub.pid]
+        redis_pid = self.redis_pid()
+        if redis_pid is not None:
+            roots["redis"] = [redis_pid]
         with psycopg.connect(f"{self.args.pg}/postgres", autocommit=True) as conn:
             rows = conn.execute(
                 "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [self.args.db_name]

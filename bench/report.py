@@ -113,6 +113,7 @@ ROWS = [
     ("pipeline: CPU us/message: fan-out workers", ("pipeline", "cpu_us_per_message", "workers_celery")),
     ("pipeline: CPU us/message: PostgreSQL", ("pipeline", "cpu_us_per_message", "postgres")),
     ("pipeline: CPU us/message: provider stub", ("pipeline", "cpu_us_per_message", "stub")),
+    ("pipeline: CPU us/message: Redis (broker, limiter)", ("pipeline", "cpu_us_per_message", "redis")),
     ("pipeline: peak RSS, largest worker child (MB)", ("pipeline", "memory_peak_mb", "worker_child")),
     ("pipeline: peak RSS, worker parent (MB)", ("pipeline", "memory_peak_mb", "worker")),
     ("pipeline: peak RSS, stub (MB)", ("pipeline", "memory_peak_mb", "stub")),
