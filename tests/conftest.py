@@ -57,4 +57,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 def _clean_cache() -> None:
     from django.core.cache import cache
 
+    from alerts.services import pauses
+
     cache.clear()
+    pauses.reset()  # no pause remembered, no server errors counted, from another test

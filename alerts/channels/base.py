@@ -119,7 +119,9 @@ class ChannelError(Exception):
     ``opted_out`` is True when the provider says the recipient opted out. ``account``
     is True when the provider refused the embassy's own account (credentials, sender
     identity): no message will pass until the configuration is fixed, so the channel
-    pauses (``alerts.services.pauses``) and the attempt does not count.
+    pauses (``alerts.services.pauses``) and the attempt does not count. ``outage`` is
+    True when the provider answered with a server error (HTTP 5xx): it did not take the
+    message; many in a row pause the channel too.
     """
 
     def __init__(
@@ -131,6 +133,7 @@ class ChannelError(Exception):
         opted_out: bool = False,
         retry_after: float | None = None,
         account: bool = False,
+        outage: bool = False,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -139,6 +142,7 @@ class ChannelError(Exception):
         self.opted_out = opted_out
         self.retry_after = retry_after
         self.account = account
+        self.outage = outage
 
 
 class Channel(ABC):

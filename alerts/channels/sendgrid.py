@@ -67,7 +67,7 @@ def map_sendgrid_error(exc: HTTPError) -> ChannelError:
             retry_after=_retry_after(exc.headers),
         )
     if status >= 500:  # HTTP 5xx: SendGrid's fault -> transient
-        return ChannelError(f"sendgrid HTTP {status}: server error", permanent=False, code=str(status))
+        return ChannelError(f"sendgrid HTTP {status}: server error", permanent=False, code=str(status), outage=True)
     if status in (401, 403):  # our API key or sender identity refused: the channel pauses
         return ChannelError(
             f"sendgrid HTTP {status}: our API key or sender was refused{detail}",

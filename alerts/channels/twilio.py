@@ -141,7 +141,7 @@ def map_twilio_error(exc: TwilioRestException, response: Response | None = None)
             retry_after=_retry_after(response),
         )
     if status >= 500:
-        return ChannelError(f"twilio HTTP {status}: server error", permanent=False, code=code_text)
+        return ChannelError(f"twilio HTTP {status}: server error", permanent=False, code=code_text, outage=True)
     if code == AUTHENTICATE or status in (401, 403):
         # Our account, not the message: the channel pauses (alerts.services.pauses).
         return ChannelError(f"twilio {code_text}: credentials refused", permanent=False, code=code_text, account=True)

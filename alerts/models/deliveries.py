@@ -110,19 +110,31 @@ class Delivery(models.Model):
 
 
 class ChannelPause(models.Model):
-    """A channel whose provider refused the embassy's own account: sending on it waits.
+    """A channel whose provider cannot take our messages for now: sending on it waits.
 
-    A refusal of our credentials or sender identity (Twilio 20003 / HTTP 401, SendGrid
-    401/403) is nobody's message's fault and no retry of the same message will pass
-    until someone fixes the configuration. So instead of failing every delivery or
-    spending their attempts, the channel pauses: the refused deliveries wait as RETRY
-    (the attempt not counted), no send task claims on the channel, the sweep queues
-    nothing on it, and the console shows why. At ``until`` the sweep queues the waiting
-    deliveries again, which tries the provider again: accepted, the pause ends;
-    refused, it is renewed for ``CHANNEL_PAUSE_SECONDS``.
+    Two kinds, neither the fault of any one message:
+
+    - ``account``: the provider refuses the embassy's own account (Twilio 20003 / HTTP
+      401, SendGrid 401/403); nothing passes until someone fixes the configuration.
+      Tried again every ``CHANNEL_PAUSE_SECONDS``.
+    - ``outage``: the provider answers with server errors (HTTP 5xx) to
+      ``CHANNEL_OUTAGE_AFTER`` requests in a row with nothing accepted; without a pause
+      every message would spend its attempts within minutes and fail for good. Tried
+      again every ``CHANNEL_OUTAGE_PAUSE_SECONDS``.
+
+    Instead of failing deliveries or spending their attempts, the channel pauses: the
+    refused deliveries wait as RETRY (the attempt not counted), no send task claims on
+    the channel, the sweep queues nothing on it, and the console shows why. At ``until``
+    the sweep queues the waiting deliveries again, which tries the provider again:
+    accepted, the pause ends; refused, it is renewed.
     """
 
+    class Kind(models.TextChoices):
+        ACCOUNT = "account", _("Our account refused")
+        OUTAGE = "outage", _("Provider failing")
+
     channel = models.CharField(_("channel"), max_length=8, choices=Delivery.Channel.choices, unique=True)
+    kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices, default=Kind.ACCOUNT)
     code = models.CharField(_("error code"), max_length=16, blank=True)
     reason = models.CharField(_("reason"), max_length=300, blank=True)
     since = models.DateTimeField(_("refused since"))  # the first refusal of this pause

@@ -541,10 +541,16 @@ def _write_back(rows: list[ClaimedDelivery], results: list[SendResult | ChannelE
     opted_out: list[ClaimedDelivery] = []
     refused: list[int] = []  # the provider refused our account: the channel pauses
     refusal: ChannelError | None = None
+    outages: dict[int, ChannelError] = {}  # server errors (5xx), by request
+    outage_rows: list[int] = []
     for row, result in zip(rows, results, strict=True):
         if isinstance(result, SendResult):
             sent[row.pk] = result.provider_message_id
-        elif result.account:
+            continue
+        if result.outage:
+            outages[id(result)] = result
+            outage_rows.append(row.pk)
+        if result.account:
             refused.append(row.pk)
             refusal = result
         elif row.channel == Delivery.Channel.EMAIL and result.code in ("timeout", "answer"):
@@ -561,6 +567,16 @@ def _write_back(rows: list[ClaimedDelivery], results: list[SendResult | ChannelE
             retry[row.pk] = now + datetime.timedelta(seconds=_backoff(row.attempts, result.retry_after))
             retry_codes[row.pk] = (result.code or "transient")[:16]
             retry_reasons[row.pk] = result.message[:300]
+    if rows and pauses.count_outage(rows[0].channel, len(sent), len(outages)):
+        # The provider is down: this round's server errors wait for it instead of
+        # spending attempts (those of earlier rounds keep their attempts and backoff).
+        for pk in outage_rows:
+            failed.pop(pk, None)
+            retry.pop(pk, None)
+            retry_codes.pop(pk, None)
+            retry_reasons.pop(pk, None)
+        refused += outage_rows
+        refusal = refusal or next(iter(outages.values()))
     if connection.vendor == "postgresql":
         report.sent += _sql_sent(sent, now)
         report.failed += _sql_update(

@@ -1,9 +1,12 @@
-"""Channels paused because their provider refused the embassy's own account.
+"""Channels paused because their provider cannot take our messages for now.
 
 When Twilio or SendGrid refuses our credentials or sender (``ChannelError.account``),
-every message on that channel would be refused the same way until someone fixes the
-configuration. Failing the deliveries would lose them; retrying each one would spend
-their attempts and hammer the provider. So the channel pauses (``ChannelPause``):
+or answers request after request with server errors (``ChannelError.outage``,
+``CHANNEL_OUTAGE_AFTER`` in a row in one process with nothing accepted), every message
+on that channel would fail the same way until the configuration is fixed or the
+provider is back. Failing the deliveries would lose them; retrying each one would spend
+their attempts within minutes and hammer the provider. So the channel pauses
+(``ChannelPause``):
 
 - the refused deliveries wait as RETRY until the pause's end, their attempt not counted;
 - send tasks claim nothing on a paused channel (they hand their deliveries back to the
@@ -35,12 +38,38 @@ logger = logging.getLogger(__name__)
 
 _seen: dict[str, tuple[float, ChannelPause | None]] = {}
 _seen_lock = threading.Lock()
+#: Server-error answers per channel in this process since the provider last accepted one.
+_failing: dict[str, int] = {}
 
 
 def forget() -> None:
     """Drop this process's remembered pauses (the next question reads the database)."""
     with _seen_lock:
         _seen.clear()
+
+
+def reset() -> None:
+    """Forget the pauses and the server errors counted (a test's fresh start)."""
+    forget()
+    with _seen_lock:
+        _failing.clear()
+
+
+def count_outage(channel: str, accepted: int, server_errors: int) -> bool:
+    """Count one round's answers; True when the provider now looks down.
+
+    ``server_errors`` distinct requests answered 5xx; any ``accepted`` starts the count
+    again. Down: ``CHANNEL_OUTAGE_AFTER`` server errors in a row in this process.
+    """
+    with _seen_lock:
+        if accepted:
+            _failing.pop(channel, None)
+            return False
+        _failing[channel] = _failing.get(channel, 0) + server_errors
+        down = _failing[channel] >= settings.CHANNEL_OUTAGE_AFTER
+        if down:
+            _failing.pop(channel, None)
+        return down
 
 
 def channel_pause(channel: str) -> ChannelPause | None:
@@ -67,10 +96,13 @@ def paused_channels(now: datetime.datetime | None = None) -> set[str]:
 
 
 def pause_channel(channel: str, error: ChannelError, now: datetime.datetime | None = None) -> ChannelPause:
-    """Pause ``channel`` for ``CHANNEL_PAUSE_SECONDS`` after its provider refused our account."""
+    """Pause ``channel`` after its provider refused our account (``CHANNEL_PAUSE_SECONDS``)
+    or failed request after request (``CHANNEL_OUTAGE_PAUSE_SECONDS``)."""
     now = now or timezone.now()
-    until = now + datetime.timedelta(seconds=settings.CHANNEL_PAUSE_SECONDS)
-    fields = {"code": error.code[:16], "reason": error.message[:300], "refused_at": now, "until": until}
+    kind = ChannelPause.Kind.ACCOUNT if error.account else ChannelPause.Kind.OUTAGE
+    seconds = settings.CHANNEL_PAUSE_SECONDS if error.account else settings.CHANNEL_OUTAGE_PAUSE_SECONDS
+    until = now + datetime.timedelta(seconds=seconds)
+    fields = {"kind": kind, "code": error.code[:16], "reason": error.message[:300], "refused_at": now, "until": until}
     renewed = ChannelPause.objects.filter(channel=channel).update(refusals=F("refusals") + 1, **fields)
     if not renewed:
         try:
@@ -80,8 +112,9 @@ def pause_channel(channel: str, error: ChannelError, now: datetime.datetime | No
             ChannelPause.objects.filter(channel=channel).update(refusals=F("refusals") + 1, **fields)
         else:
             logger.error(
-                "%s sending paused: the provider refused our account (%s): %s; tried again at %s",
+                "%s sending paused: %s (%s): %s; tried again at %s",
                 channel,
+                "the provider refused our account" if error.account else "the provider is failing",
                 error.code or "-",
                 error.message,
                 until.isoformat(timespec="seconds"),

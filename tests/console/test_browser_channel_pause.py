@@ -30,7 +30,9 @@ def test_staff_see_that_sms_is_paused_and_what_to_check(live_server, desktop_pag
     from tests.console.conftest import make_staff
     from tests.fixtures.browser import save_screenshot
 
-    pauses.pause_channel("sms", ChannelError("twilio 20003: credentials refused", permanent=False, code="20003"))
+    pauses.pause_channel(
+        "sms", ChannelError("twilio 20003: credentials refused", permanent=False, code="20003", account=True)
+    )
     approver = make_staff(Role.APPROVER, username="nadia.approver")
     page = desktop_page
     sign_in(page, live_server.url, approver, TOTPDevice.objects.get(user=approver))

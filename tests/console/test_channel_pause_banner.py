@@ -11,7 +11,9 @@ pytestmark = pytest.mark.django_db
 
 
 def test_the_console_and_healthz_show_a_paused_channel(author_client) -> None:
-    pauses.pause_channel("sms", ChannelError("twilio 20003: credentials refused", permanent=False, code="20003"))
+    pauses.pause_channel(
+        "sms", ChannelError("twilio 20003: credentials refused", permanent=False, code="20003", account=True)
+    )
     page = author_client.get("/console/").content.decode()
     assert "SMS sending is paused." in page and "20003" in page and "TWILIO_AUTH_TOKEN" in page
     assert "Email sending is paused." not in page
@@ -21,3 +23,11 @@ def test_the_console_and_healthz_show_a_paused_channel(author_client) -> None:
     pauses.resume_channel("sms")
     assert "sending is paused" not in author_client.get("/console/").content.decode()
     assert author_client.get("/healthz").json()["checks"]["paused_channels"] == []
+
+
+def test_a_provider_outage_is_told_apart_from_a_refused_account(author_client) -> None:
+    error = ChannelError("sendgrid HTTP 503: server error", permanent=False, code="503", outage=True)
+    pauses.pause_channel("email", error)
+    page = author_client.get("/console/").content.decode()
+    assert "Email sending is paused." in page and "server errors" in page and "status page" in page
+    assert "SENDGRID_API_KEY" not in page  # nothing of ours to fix

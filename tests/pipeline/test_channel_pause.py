@@ -135,6 +135,7 @@ def test_refusals_of_our_account_are_told_apart_from_the_messages_own() -> None:
         error = map_sendgrid_error(http_error(status))
         assert error.permanent and not error.account
     assert not map_sendgrid_error(http_error(503)).account
+    assert map_sendgrid_error(http_error(503)).outage and not map_sendgrid_error(http_error(400)).outage
 
 
 def test_a_refused_account_holds_the_rest_of_the_round_without_asking_again(
@@ -159,3 +160,48 @@ def test_a_refused_account_holds_the_rest_of_the_round_without_asking_again(
     assert report.paused and report.retry == 4
     assert len(sending.received("email")) == 1  # the second language was not sent to be refused too
     assert set(emails.values_list("state", "attempts", "error_code")) == {(D.RETRY, 0, "401")}
+
+
+def test_a_provider_failing_request_after_request_pauses_instead_of_failing_every_message(
+    sending, settings, afghanistan, author, approver, django_capture_on_commit_callbacks
+) -> None:
+    # Twilio down: every request answered 503. Without a pause each SMS would spend its
+    # attempts within minutes and end FAILED.
+    settings.CHANNEL_OUTAGE_AFTER = 5
+    people = [present(phone_only=True) for _ in range(8)]
+    sending.fail_next(None, api="sms", http_status=503)
+    alert = _approve(author, approver, [afghanistan], django_capture_on_commit_callbacks)
+    sms = Delivery.objects.filter(alert=alert)
+    assert {(d.state, d.attempts) for d in sms} == {(D.RETRY, 0)}
+    pause = ChannelPause.objects.get(channel="sms")
+    assert pause.kind == ChannelPause.Kind.OUTAGE and pause.code == "20503"
+    assert (pause.until - pause.refused_at).total_seconds() == settings.CHANNEL_OUTAGE_PAUSE_SECONDS
+
+    # Still down at the pause's end: renewed, nothing spent.
+    _end_pause("sms")
+    with django_capture_on_commit_callbacks(execute=True):
+        sweep_deliveries()
+    assert ChannelPause.objects.get(channel="sms").refusals == 2
+    assert {(d.state, d.attempts) for d in sms.all()} == {(D.RETRY, 0)}
+
+    # Back up: each SMS goes out once and the pause ends.
+    sending.reset()  # the provider is back (and forgets what it refused)
+    _end_pause("sms")
+    with django_capture_on_commit_callbacks(execute=True):
+        sweep_deliveries()
+    got = Counter(accepted(sending, "sms"))
+    assert sorted(got) == sorted(p.phone for p in people) and set(got.values()) == {1}
+    assert set(sms.values_list("state", flat=True)) == {D.SENT}
+    assert not ChannelPause.objects.exists()
+
+
+def test_a_few_server_errors_are_retried_per_message_as_before(
+    sending, settings, afghanistan, author, approver, django_capture_on_commit_callbacks
+) -> None:
+    settings.CHANNEL_OUTAGE_AFTER = 5
+    present(phone_only=True)
+    present(phone_only=True)
+    sending.fail_next(2, api="sms", http_status=503)
+    alert = _approve(author, approver, [afghanistan], django_capture_on_commit_callbacks)
+    assert {(d.state, d.attempts) for d in Delivery.objects.filter(alert=alert)} == {(D.RETRY, 1)}
+    assert not ChannelPause.objects.exists()

@@ -70,6 +70,7 @@ def test_server_faults_are_transient(stub_providers, status):
     error = send()
 
     assert error.permanent is False
+    assert error.outage is True  # many in a row pause the channel
     assert stub_providers.received("sms")[0]["status"] == status
 
 
