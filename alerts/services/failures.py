@@ -42,6 +42,7 @@ def _labels() -> dict[str, str]:
         "opted-out": _("Opted out"),
         "removed": _("Citizen removed"),
         "aborted": _("Alert aborted before it was sent"),
+        "expired": _("Alert expired before it was sent"),
     }
 
 

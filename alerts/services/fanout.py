@@ -69,6 +69,7 @@ class SweepReport:
     reconciled_sent: int = 0  # stale SMS found at the provider
     reconciled_retry: int = 0  # stale SMS not at the provider: sent again
     skipped_aborted: int = 0
+    skipped_expired: int = 0
     requeued: int = 0
     fanouts_resumed: list[int] = field(default_factory=list)
     alerts_finished: list[int] = field(default_factory=list)
@@ -420,8 +421,9 @@ def _claimed(row: Delivery) -> ClaimedDelivery:
 def _claim(alert_id: int, channel: str, ids: Sequence[int], limit: int) -> list[ClaimedDelivery]:
     """Move up to ``limit`` claimable deliveries among ``ids`` to SENDING; return them.
 
-    Claimable: QUEUED, or RETRY whose time has come, of an alert still SENDING. Rows
-    another worker holds are skipped (SKIP LOCKED), never waited for.
+    Claimable: QUEUED, or RETRY whose time has come, of an alert still SENDING and not
+    past its ``expires_at``. Rows another worker holds are skipped (SKIP LOCKED), never
+    waited for.
     """
     now = timezone.now()
     if connection.vendor == "postgresql":
@@ -431,6 +433,7 @@ def _claim(alert_id: int, channel: str, ids: Sequence[int], limit: int) -> list[
             Delivery.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("citizen")
             .filter(pk__in=ids, alert_id=alert_id, channel=channel, alert__state=A.SENDING)
+            .filter(Q(alert__expires_at__isnull=True) | Q(alert__expires_at__gt=now))
             .filter(
                 Q(state=D.QUEUED) | Q(state=D.RETRY, next_attempt_at__lte=now) | Q(state=D.RETRY, next_attempt_at=None)
             )
@@ -453,7 +456,8 @@ _CLAIM_SQL = """
         ) AS mine
         WHERE mine.alert_id = %s AND mine.channel = %s
           AND (mine.state = %s OR (mine.state = %s AND (mine.next_attempt_at IS NULL OR mine.next_attempt_at <= %s)))
-          AND EXISTS (SELECT FROM alerts_alert a WHERE a.id = %s AND a.state = %s)
+          AND EXISTS (SELECT FROM alerts_alert a WHERE a.id = %s AND a.state = %s
+                      AND (a.expires_at IS NULL OR a.expires_at > %s))
         LIMIT %s
     ), claimed AS (
         UPDATE alerts_delivery d SET state = %s, claimed_at = %s, attempts = d.attempts + 1, updated_at = %s
@@ -481,7 +485,8 @@ def _claim_sql(
     stop at ``limit`` claimable rows: no ORDER BY over them, which would look up and lock
     every id of the task in every round (an SMS task's 500 ids locked ten times over for
     ten rounds of 50; 29 -> 23 us of PostgreSQL per SMS claimed)."""
-    params = [sorted(ids), alert_id, channel, D.QUEUED, D.RETRY, now, alert_id, A.SENDING, limit, D.SENDING, now, now]
+    params = [sorted(ids), alert_id, channel, D.QUEUED, D.RETRY, now, alert_id, A.SENDING, now, limit]
+    params += [D.SENDING, now, now]
     with connection.cursor() as cursor:
         cursor.execute(_CLAIM_SQL, params)
         records = cursor.fetchall()
@@ -942,7 +947,9 @@ def sweep_deliveries(now: datetime.datetime | None = None, *, requeue_limit: int
        it is due again (RETRY). An email, or an SMS the provider cannot be asked about
        for ``3 x`` that long, ends FAILED "outcome unknown" and is never sent again (see
        ``Delivery``).
-    2. QUEUED / RETRY deliveries of an aborted alert become SKIPPED "aborted".
+    2. QUEUED / RETRY deliveries of an aborted alert become SKIPPED "aborted", and those
+       of a sending alert past its ``expires_at`` SKIPPED "expired" (a send task claims
+       nothing of an expired alert either).
     3. Deliveries of a sending alert that are QUEUED, or RETRY and due, whose send task
        is missing or older than ``DELIVERY_REQUEUE_AFTER_SECONDS`` are queued again,
        except on a channel paused because its provider refused our account
@@ -957,6 +964,11 @@ def sweep_deliveries(now: datetime.datetime | None = None, *, requeue_limit: int
     report.skipped_aborted = Delivery.objects.filter(
         state__in=(D.QUEUED, D.RETRY), alert__state__in=(A.ABORTED, A.CANCELLED)
     ).update(state=D.SKIPPED, error_code="aborted", error_reason="aborted", updated_at=now)
+    # An alert's information is void after its expiry: what is still waiting (a paused
+    # channel, retries) is never sent late.
+    report.skipped_expired = Delivery.objects.filter(
+        state__in=(D.QUEUED, D.RETRY), alert__state=A.SENDING, alert__expires_at__lte=now
+    ).update(state=D.SKIPPED, error_code="expired", error_reason="the alert expired before it was sent", updated_at=now)
 
     requeue_before = now - datetime.timedelta(seconds=settings.DELIVERY_REQUEUE_AFTER_SECONDS)
     not_recently_queued = Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=requeue_before)

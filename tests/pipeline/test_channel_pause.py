@@ -205,3 +205,29 @@ def test_a_few_server_errors_are_retried_per_message_as_before(
     alert = _approve(author, approver, [afghanistan], django_capture_on_commit_callbacks)
     assert {(d.state, d.attempts) for d in Delivery.objects.filter(alert=alert)} == {(D.RETRY, 1)}
     assert not ChannelPause.objects.exists()
+
+
+def test_what_still_waits_when_the_alert_expires_is_never_sent_late(
+    sending, settings, afghanistan, author, approver, django_capture_on_commit_callbacks
+) -> None:
+    from alerts.models import Alert
+
+    people = [present(phone_only=True) for _ in range(3)]
+    good_token = settings.TWILIO_AUTH_TOKEN
+    settings.TWILIO_AUTH_TOKEN = "0" * 32  # SMS paused: the messages wait
+    alert = _approve(author, approver, [afghanistan], django_capture_on_commit_callbacks)
+    assert {d.state for d in Delivery.objects.filter(alert=alert)} == {D.RETRY}
+    Alert.objects.filter(pk=alert.pk).update(expires_at=timezone.now() - datetime.timedelta(seconds=1))
+
+    # Even if a send task runs (the account is fixed, the pause over), nothing is claimed.
+    ids = list(Delivery.objects.filter(alert=alert).values_list("pk", flat=True))
+    settings.TWILIO_AUTH_TOKEN = good_token
+    ChannelPause.objects.all().delete()
+    assert send_delivery_chunk(alert.pk, "sms", ids).claimed == 0
+    with django_capture_on_commit_callbacks(execute=True):
+        report = sweep_deliveries()
+    assert report.skipped_expired == len(people) and report.requeued == 0
+    assert set(Delivery.objects.filter(alert=alert).values_list("state", "error_code")) == {(D.SKIPPED, "expired")}
+    assert accepted(sending, "sms") == []
+    alert.refresh_from_db()
+    assert alert.state == Alert.State.SENT  # finished: nothing left to send
