@@ -544,20 +544,19 @@ def _write_back(rows: list[ClaimedDelivery], results: list[SendResult | ChannelE
     retry_codes: dict[int, str] = {}  # kept: an ambiguous code makes the next attempt look up first
     retry_reasons: dict[int, str] = {}
     opted_out: list[ClaimedDelivery] = []
-    refused: list[int] = []  # the provider refused our account: the channel pauses
-    refusal: ChannelError | None = None
-    outages: dict[int, ChannelError] = {}  # server errors (5xx), by request
-    outage_rows: list[int] = []
+    # The channel pauses when the provider refused our account, or when this round's
+    # server errors make it look down (alerts.services.pauses): those rows wait for it.
+    server_errors = {id(r) for r in results if isinstance(r, ChannelError) and r.outage}  # by request
+    accepted = sum(isinstance(r, SendResult) for r in results)
+    down = bool(rows) and pauses.count_outage(rows[0].channel, accepted, len(server_errors))
+    refused: list[int] = []
+    refusals: list[ChannelError] = []
     for row, result in zip(rows, results, strict=True):
         if isinstance(result, SendResult):
             sent[row.pk] = result.provider_message_id
-            continue
-        if result.outage:
-            outages[id(result)] = result
-            outage_rows.append(row.pk)
-        if result.account:
+        elif result.account or (down and result.outage):
             refused.append(row.pk)
-            refusal = result
+            refusals.append(result)
         elif row.channel == Delivery.Channel.EMAIL and result.code in ("timeout", "answer"):
             # No way to ask SendGrid whether it took the batch: never send it twice.
             failed[row.pk] = ("unknown", f"{_UNKNOWN} ({result.message})"[:300])
@@ -572,16 +571,6 @@ def _write_back(rows: list[ClaimedDelivery], results: list[SendResult | ChannelE
             retry[row.pk] = now + datetime.timedelta(seconds=_backoff(row.attempts, result.retry_after))
             retry_codes[row.pk] = (result.code or "transient")[:16]
             retry_reasons[row.pk] = result.message[:300]
-    if rows and pauses.count_outage(rows[0].channel, len(sent), len(outages)):
-        # The provider is down: this round's server errors wait for it instead of
-        # spending attempts (those of earlier rounds keep their attempts and backoff).
-        for pk in outage_rows:
-            failed.pop(pk, None)
-            retry.pop(pk, None)
-            retry_codes.pop(pk, None)
-            retry_reasons.pop(pk, None)
-        refused += outage_rows
-        refusal = refusal or next(iter(outages.values()))
     if connection.vendor == "postgresql":
         report.sent += _sql_sent(sent, now)
         report.failed += _sql_update(
@@ -599,7 +588,9 @@ def _write_back(rows: list[ClaimedDelivery], results: list[SendResult | ChannelE
         )
     else:
         _orm_write_back(sent, failed, retry, retry_codes, retry_reasons, now, report)
-    if refusal is not None:
+    if refusals:
+        # A refused account says more (and pauses longer) than a provider's outage.
+        refusal = next((r for r in refusals if r.account), refusals[0])
         report.retry += _hold_for_pause(refused, pauses.pause_channel(rows[0].channel, refusal, now))
         report.paused = True
     if opted_out:
