@@ -25,6 +25,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from alerts.models import Delivery, WebhookEvent
 from alerts.services.opt_outs import opt_out_email
@@ -50,13 +51,15 @@ _TWILIO_STATUS = {
 }
 
 # Twilio delivery error codes (status callback ErrorCode) in plain words for staff.
+#: The carrier's delivery failures in words. Stored in English as the delivery's reason;
+#: the progress page shows them in the staff's language (alerts.services.failures).
 TWILIO_ERROR_REASONS = {
-    "30003": "Phone switched off or out of coverage",  # 30003 Unreachable destination handset
-    "30004": "Blocked by the recipient or their carrier",  # 30004 Message blocked
-    "30005": "Unknown number, or no longer in service",  # 30005 Unknown destination handset
-    "30006": "Landline, or a carrier that cannot take SMS",  # 30006 Landline or unreachable carrier
-    "30007": "Filtered by the carrier as spam",  # 30007 Message filtered (carrier violation)
-    "30008": "Unknown delivery error",  # 30008 Unknown error
+    "30003": gettext_noop("Phone switched off or out of coverage"),  # 30003 Unreachable destination handset
+    "30004": gettext_noop("Blocked by the recipient or their carrier"),  # 30004 Message blocked
+    "30005": gettext_noop("Unknown number, or no longer in service"),  # 30005 Unknown destination handset
+    "30006": gettext_noop("Landline, or a carrier that cannot take SMS"),  # 30006 Landline or unreachable carrier
+    "30007": gettext_noop("Filtered by the carrier as spam"),  # 30007 Message filtered (carrier violation)
+    "30008": gettext_noop("Unknown delivery error"),  # 30008 Unknown error
 }
 
 _REFERENCE = re.compile(r"^delivery:(\d{1,18})$")

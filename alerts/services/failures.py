@@ -14,6 +14,7 @@ from django.db.models import Count
 from django.utils.translation import gettext as _
 
 from alerts.models import Alert, Delivery
+from alerts.services.delivery_status import TWILIO_ERROR_REASONS
 
 # Codes of a transient failure: a delivery FAILED with one gave up after its attempts.
 _TRANSIENT = {"429", "500", "502", "503", "20429", "20500", "20503", "timeout", "connection", "answer", "lookup"}
@@ -26,13 +27,8 @@ def _labels() -> dict[str, str]:
         "21211": _("Invalid phone number"),
         "21614": _("Not a mobile number"),
         "21610": _("Opted out at the provider (STOP)"),
-        # Twilio, reported undelivered by the carrier
-        "30003": _("Phone unreachable or switched off"),
-        "30004": _("Blocked by the recipient"),
-        "30005": _("Number unknown to the carrier"),
-        "30006": _("Landline or unreachable carrier"),
-        "30007": _("Filtered by the carrier"),
-        "30008": _("Carrier error"),
+        # Twilio, reported undelivered by the carrier: the words stored with the delivery
+        **{code: _(words) for code, words in TWILIO_ERROR_REASONS.items()},
         # ours
         "unknown": _("Outcome unknown: may have been sent, not sent again"),
         "no-text": _("No text in their language"),

@@ -387,7 +387,7 @@ def test_the_progress_page_says_why_messages_were_not_sent_in_the_staff_s_langua
     rows = [(r.channel, r.label, r.count) for r in author_client.get(url).context["not_sent"]]
     assert rows[0] == ("sms", "Invalid phone number", 3)
     assert ("email", "Bounced by the mail server (5.1.1)", 2) in rows
-    assert ("sms", "Number unknown to the carrier", 1) in rows
+    assert ("sms", "Unknown number, or no longer in service", 1) in rows  # as stored for the logs
     assert ("sms", "Gave up after every attempt (provider error 20429)", 1) in rows
     assert ("email", "Outcome unknown: may have been sent, not sent again", 1) in rows
     assert ("email", "Opted out", 1) in rows
