@@ -47,6 +47,18 @@ def _end_pause(channel: str) -> None:
     Delivery.objects.filter(channel=channel, state=D.RETRY).update(next_attempt_at=past)
 
 
+def _resume_and_send_each_once(sending, callbacks, channel: str, addresses: list[str], deliveries) -> None:
+    """At the pause's end the sweep queues the waiting deliveries: each address gets one
+    message, every delivery is SENT, and the pause is over."""
+    _end_pause(channel)
+    with callbacks(execute=True):
+        sweep_deliveries()
+    got = Counter(accepted(sending, channel))
+    assert sorted(got) == sorted(addresses) and set(got.values()) == {1}
+    assert set(deliveries.values_list("state", flat=True)) == {D.SENT}
+    assert not ChannelPause.objects.exists()
+
+
 def test_a_refused_sendgrid_key_pauses_email_and_loses_nothing(
     sending, settings, afghanistan, author, approver, django_capture_on_commit_callbacks
 ) -> None:
@@ -86,12 +98,8 @@ def test_a_refused_sendgrid_key_pauses_email_and_loses_nothing(
 
     # The key is fixed: at the pause's end each email goes out once, and the pause ends.
     settings.SENDGRID_API_KEY = good_key
-    _end_pause("email")
-    with django_capture_on_commit_callbacks(execute=True):
-        sweep_deliveries()
-    assert sorted(accepted(sending, "email")) == sorted(p.email for p in people)
-    assert set(emails.values_list("state", "attempts")) == {(D.SENT, 1)}
-    assert not ChannelPause.objects.exists()
+    _resume_and_send_each_once(sending, django_capture_on_commit_callbacks, "email", [p.email for p in people], emails)
+    assert set(emails.values_list("attempts", flat=True)) == {1}
     alert.refresh_from_db()
     assert alert.state == alert.State.SENT
 
@@ -111,13 +119,7 @@ def test_refused_twilio_credentials_pause_sms_only(
     assert ChannelPause.objects.get().channel == "sms"
 
     settings.TWILIO_AUTH_TOKEN = good_token
-    _end_pause("sms")
-    with django_capture_on_commit_callbacks(execute=True):
-        sweep_deliveries()
-    got = Counter(accepted(sending, "sms"))
-    assert sorted(got) == sorted(p.phone for p in people) and set(got.values()) == {1}
-    assert set(sms.values_list("state", flat=True)) == {D.SENT}
-    assert not ChannelPause.objects.exists()
+    _resume_and_send_each_once(sending, django_capture_on_commit_callbacks, "sms", [p.phone for p in people], sms)
 
 
 def test_refusals_of_our_account_are_told_apart_from_the_messages_own() -> None:
@@ -186,13 +188,7 @@ def test_a_provider_failing_request_after_request_pauses_instead_of_failing_ever
 
     # Back up: each SMS goes out once and the pause ends.
     sending.reset()  # the provider is back (and forgets what it refused)
-    _end_pause("sms")
-    with django_capture_on_commit_callbacks(execute=True):
-        sweep_deliveries()
-    got = Counter(accepted(sending, "sms"))
-    assert sorted(got) == sorted(p.phone for p in people) and set(got.values()) == {1}
-    assert set(sms.values_list("state", flat=True)) == {D.SENT}
-    assert not ChannelPause.objects.exists()
+    _resume_and_send_each_once(sending, django_capture_on_commit_callbacks, "sms", [p.phone for p in people], sms)
 
 
 def test_a_few_server_errors_are_retried_per_message_as_before(
