@@ -16,9 +16,6 @@ from django.utils.translation import gettext as _
 from alerts.models import Alert, Delivery
 from alerts.services.delivery_status import TWILIO_ERROR_REASONS
 
-# Codes of a transient failure: a delivery FAILED with one gave up after its attempts.
-_TRANSIENT = {"429", "500", "502", "503", "20429", "20500", "20503", "timeout", "connection", "answer", "lookup"}
-
 
 def _labels() -> dict[str, str]:
     # Built per call so that each is in the active language.
@@ -47,8 +44,6 @@ def reason_label(code: str, state: str) -> str:
     labels = _labels()
     if code in labels:
         return labels[code]
-    if code in _TRANSIENT:
-        return _("Gave up after every attempt (provider error %(code)s)") % {"code": code}
     if code[:2] in ("5.", "4."):  # an SMTP status from the mail server
         return _("Bounced by the mail server (%(code)s)") % {"code": code}
     if code:

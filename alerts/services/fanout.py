@@ -561,7 +561,8 @@ def _write_back(rows: list[ClaimedDelivery], results: list[SendResult | ChannelE
             # No way to ask SendGrid whether it took the batch: never send it twice.
             failed[row.pk] = ("unknown", f"{_UNKNOWN} ({result.message})"[:300])
         elif result.permanent or row.attempts >= settings.DELIVERY_MAX_ATTEMPTS:
-            code = (result.code or ("permanent" if result.permanent else "attempts"))[:16]
+            # Given up on a transient error: "attempts", the provider's code kept in the reason.
+            code = ((result.code or "permanent") if result.permanent else "attempts")[:16]
             reason = result.message if result.permanent else f"gave up after {row.attempts} attempts: {result.message}"
             if result.opted_out:
                 reason = f"opted out at the provider ({result.code or 'opt-out'})"

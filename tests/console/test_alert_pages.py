@@ -377,7 +377,7 @@ def test_the_progress_page_says_why_messages_were_not_sent_in_the_staff_s_langua
     failed, skipped = Delivery.State.FAILED, Delivery.State.SKIPPED
     DeliveryFactory.create_batch(3, alert=alert, channel="sms", state=failed, error_code="21211")
     DeliveryFactory(alert=alert, channel="sms", state=failed, error_code="30005")
-    DeliveryFactory(alert=alert, channel="sms", state=failed, error_code="20429")  # retried to the limit
+    DeliveryFactory(alert=alert, channel="sms", state=failed, error_code="attempts")  # retried to the limit
     DeliveryFactory.create_batch(2, alert=alert, channel="email", state=failed, error_code="5.1.1")
     DeliveryFactory(alert=alert, channel="email", state=failed, error_code="unknown")
     DeliveryFactory(alert=alert, channel="email", state=skipped, error_code="opted-out")
@@ -388,7 +388,7 @@ def test_the_progress_page_says_why_messages_were_not_sent_in_the_staff_s_langua
     assert rows[0] == ("sms", "Invalid phone number", 3)
     assert ("email", "Bounced by the mail server (5.1.1)", 2) in rows
     assert ("sms", "Unknown number, or no longer in service", 1) in rows  # as stored for the logs
-    assert ("sms", "Gave up after every attempt (provider error 20429)", 1) in rows
+    assert ("sms", "Gave up after every attempt", 1) in rows
     assert ("email", "Outcome unknown: may have been sent, not sent again", 1) in rows
     assert ("email", "Opted out", 1) in rows
     assert len(rows) == 6  # the delivered one is not a reason

@@ -152,6 +152,7 @@ def test_retries_end_after_the_limit(
     alert = approved(author, approver, [afghanistan], django_capture_on_commit_callbacks)
     delivery = Delivery.objects.get(alert=alert)
     assert delivery.state == D.FAILED and "gave up after 1 attempts" in delivery.error_reason
+    assert delivery.error_code == "attempts"  # what the progress page counts as given up
 
 
 def test_21610_fails_the_delivery_and_opts_the_citizen_out(
