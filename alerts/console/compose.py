@@ -245,3 +245,36 @@ def describe_areas(alert: Alert) -> str:
 
 def language_name(code: str) -> str:
     return dict(settings.ALERT_LANGUAGES).get(code, code)
+
+
+def expiry_outcome(alert: Alert) -> str:
+    """What the alert's expiry did to its sending, in words for staff ("" when nothing).
+
+    An alert that expired before its fan-out started ended ABORTED by nobody
+    (``fanout.end_expired_before_start``): nothing was sent. One whose fan-out was cut
+    short by the expiry (``fanout_done_at`` at or after ``expires_at``) reached only the
+    people whose messages existed by then.
+    """
+    from alerts.services.alerts import format_time
+
+    expires_at = alert.expires_at
+    if expires_at is None:
+        return ""
+    words = {"time": format_time(expires_at)}
+    if (
+        alert.state == Alert.State.ABORTED
+        and alert.aborted_by_id is None
+        and alert.started_at is None
+        and alert.aborted_at is not None
+        and expires_at <= alert.aborted_at
+    ):
+        return _("Nothing was sent: the alert expired (%(time)s) before sending started.") % words
+    if alert.started_at is not None and alert.fanout_done_at is not None and expires_at <= alert.fanout_done_at:
+        return (
+            _(
+                "The alert expired (%(time)s) while its messages were still being prepared: "
+                "people not reached by then were sent nothing."
+            )
+            % words
+        )
+    return ""

@@ -8,6 +8,7 @@ from django import forms
 from django.contrib.auth import authenticate
 from django.contrib.auth.signals import user_login_failed
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_countries import countries
 
@@ -181,6 +182,7 @@ class AlertForm(forms.ModelForm):
             "advisory_level": _("Advisory level announced"),
             "fallback_language": _("Fallback language"),
             "excluded_areas": _("Except people in these regions"),
+            "expires_at": _("Expires at"),
         }
         help_texts = {
             "excluded_areas": _(
@@ -188,6 +190,18 @@ class AlertForm(forms.ModelForm):
                 "Someone also present elsewhere in the chosen areas still receives the alert."
             ),
         }
+
+    #: The fields shown folded under "Level, language and CAP details".
+    DETAIL_FIELDS = (
+        "advisory_level",
+        "fallback_language",
+        "category",
+        "urgency",
+        "severity",
+        "certainty",
+        "response_type",
+        "expires_at",
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         from django.conf import settings
@@ -201,6 +215,23 @@ class AlertForm(forms.ModelForm):
             self.fields["excluded_areas"].queryset.exclude(region="").order_by("country", "region")
         )
         self.fields["expires_at"].input_formats = ["%Y-%m-%dT%H:%M"]
+        self.fields["expires_at"].help_text = _(
+            "In %(zone)s. Nothing of the alert is sent after this time; leave it empty for no expiry."
+        ) % {"zone": timezone.get_current_timezone_name()}
+
+    @property
+    def details_have_errors(self) -> bool:
+        """Whether a folded detail field has an error (so the page unfolds them)."""
+        return self.is_bound and any(name in self.errors for name in self.DETAIL_FIELDS)
+
+    def clean_expires_at(self) -> Any:
+        from alerts.services.alerts import expiry_problem
+
+        expires_at = self.cleaned_data.get("expires_at")
+        problem = expiry_problem(expires_at)
+        if problem:
+            raise forms.ValidationError(problem, code="expired")
+        return expires_at
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()

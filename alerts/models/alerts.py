@@ -25,7 +25,10 @@ class Alert(models.Model):
     ``start_fan_out``, ``abort_alert``, ``sweep_deliveries``); any other move raises
     ``AlertStateError``. Approval always passes through SCHEDULED: ``send_at`` in the
     future waits for the beat task ``start_due_alerts``, otherwise the fan-out is queued
-    when the approving transaction commits.
+    when the approving transaction commits. A SCHEDULED alert whose ``expires_at`` passes
+    before its fan-out starts goes to ABORTED with nobody in ``aborted_by``
+    (``fanout.end_expired_before_start``); a fan-out under way at the expiry creates no
+    more deliveries, and the alert ends SENT once those created are final.
 
     A live alert is approved by a staff member other than its author; a test alert goes
     only to the staff test list and its texts start with "TEST:". ``references`` points at
@@ -142,7 +145,7 @@ class Alert(models.Model):
     # Fan-out bookkeeping: the phase it is in (``alerts.services.fanout.fan_out_phases``)
     # and the audience key read so far in it (keyset cursor), the lease the running
     # fan-out renews per chunk (a stale one is taken over by the sweep), and when every
-    # delivery had been created.
+    # delivery had been created (or the alert expired before they all were).
     fanout_phase = models.PositiveSmallIntegerField(default=0)
     fanout_cursor = models.BigIntegerField(default=0)
     fanout_heartbeat_at = models.DateTimeField(null=True, blank=True)

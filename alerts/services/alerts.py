@@ -47,9 +47,30 @@ def _require(alert: Alert, allowed: tuple[str, ...], doing: str) -> None:
         )
 
 
+def format_time(moment: datetime.datetime) -> str:
+    """``moment`` as staff read it in a message: "2021-08-15 10:00 UTC" (the active time zone)."""
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def expiry_problem(expires_at: datetime.datetime | None, now: datetime.datetime | None = None) -> str:
+    """Why an alert expiring at ``expires_at`` cannot go out any more ("" when it can).
+
+    An alert's information is void after its expiry: nothing of it is sent later
+    (``alerts.services.fanout``), so one already past it is refused before it starts.
+    """
+    if expires_at is None or expires_at > (now or timezone.now()):
+        return ""
+    return gettext("The expiry time (%(time)s) has passed: set a later one, or leave it empty.") % {
+        "time": format_time(expires_at)
+    }
+
+
 def content_problems(alert: Alert) -> list[str]:
     """What stops ``alert`` from going out as written (empty when it can)."""
     problems: list[str] = []
+    expired = expiry_problem(alert.expires_at)
+    if expired:
+        problems.append(expired)
     if not alert.channels:
         problems.append(gettext("Choose at least one channel (SMS or email)."))
     texts = {t.language: t for t in AlertText.objects.filter(alert=alert)}
@@ -103,7 +124,8 @@ def is_urgent(alert: Alert) -> bool:
 
 
 def submit_for_approval(alert: Alert | int, *, by: AbstractBaseUser) -> Alert:
-    """DRAFT -> AWAITING_APPROVAL, once the texts and audience are complete.
+    """DRAFT -> AWAITING_APPROVAL, once the texts and audience are complete and the
+    expiry time (if any) is still ahead.
 
     Counts the audience (``alert.audience_summary``) for the approver to see.
     Raises AlertStateError, AlertContentError.
@@ -172,8 +194,11 @@ def approve_alert(
     A live alert needs a staff approver who is not its author; a test alert may be
     approved by its author and goes only to the staff test list. ``include_unverified``
     is the approver's explicit choice, allowed only for an urgent live alert (opted-out
-    addresses are never included). A live alert gets its ready cancellation drafted
-    (``prepare_cancellation``). Raises AlertStateError, ApprovalError, AlertContentError.
+    addresses are never included). An alert past its ``expires_at`` is refused
+    (AlertContentError), and so is a ``send_at`` at or after it (ApprovalError): either
+    would be approved only to send nothing. A live alert gets its ready cancellation
+    drafted (``prepare_cancellation``). Raises AlertStateError, ApprovalError,
+    AlertContentError.
     """
     from alerts.console.permissions import Role, has_role
     from alerts.tasks import count_audience as count_audience_task
@@ -201,6 +226,11 @@ def approve_alert(
                 )
             )
         _check_content(locked)
+        if send_at is not None and locked.expires_at is not None and send_at >= locked.expires_at:
+            raise ApprovalError(
+                gettext("The send time (%(send_at)s) must be before the alert expires (%(expires_at)s).")
+                % {"send_at": format_time(send_at), "expires_at": format_time(locked.expires_at)}
+            )
         now = timezone.now()
         locked.state = S.SCHEDULED
         locked.approved_by = by  # type: ignore[assignment]
@@ -353,11 +383,15 @@ def start_due_alerts(now: datetime.datetime | None = None) -> list[int]:
     """Queue the fan-out of every approved alert whose time has come; returns their ids.
 
     Run every few seconds by beat (``ALERT_START_DUE_EVERY_SECONDS``): scheduled alerts
-    wait in the database, not in long Celery countdowns.
+    wait in the database, not in long Celery countdowns. One whose ``expires_at`` passed
+    before it started is not queued: it ends ABORTED with nothing sent
+    (``fanout.end_expired_before_start``).
     """
+    from alerts.services.fanout import end_expired_before_start
     from alerts.tasks import start_fan_out as start_fan_out_task
 
     now = now or timezone.now()
+    end_expired_before_start(now)
     due = list(
         Alert.objects.filter(state=S.SCHEDULED)
         .filter(Q(send_at__isnull=True) | Q(send_at__lte=now))

@@ -51,6 +51,7 @@ class FanOutReport:
     queued: int = 0  # deliveries this call queued for sending
     queued_tasks: int = 0
     finished: bool = False  # every delivery has been created
+    expired: bool = False  # the alert's expires_at had passed: this call created nothing (more)
 
 
 @dataclass
@@ -99,11 +100,74 @@ def queue_send_tasks(alert_id: int, channel: str, delivery_ids: Sequence[int]) -
     return len(chunks)
 
 
+def _unexpired(now: datetime.datetime) -> Q:
+    """Alerts whose information still holds at ``now`` (no expiry, or a later one)."""
+    return Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+
+
+def end_expired_before_start(now: datetime.datetime, alert_id: int | None = None) -> list[int]:
+    """SCHEDULED -> ABORTED for approved alerts whose ``expires_at`` passed before their
+    fan-out started (all of them, or only ``alert_id``); returns their ids.
+
+    Nothing was sent, nor will be: the alert ends as an abort does before sending, with
+    ``aborted_by`` empty, ``aborted_at`` and ``finished_at`` set, and an audit entry
+    ``expire_alert`` (no actor) saying why, so staff do not look for who aborted it.
+    Rows locked by a fan-out starting meanwhile are passed over: that one either
+    started before the expiry or finds the alert no longer SCHEDULED.
+    """
+    from alerts.console.audit import record_audit
+
+    with transaction.atomic():
+        expired = Alert.objects.select_for_update(skip_locked=True).filter(state=A.SCHEDULED, expires_at__lte=now)
+        if alert_id is not None:
+            expired = expired.filter(pk=alert_id)
+        ended = list(expired.order_by("pk"))
+        if not ended:
+            return []
+        Alert.objects.filter(pk__in=[alert.pk for alert in ended]).update(
+            state=A.ABORTED, aborted_at=now, finished_at=now, updated_at=now
+        )
+        for alert in ended:
+            record_audit(
+                None,
+                "expire_alert",
+                alert,
+                {"state": A.SCHEDULED, "send_at": alert.send_at, "expires_at": alert.expires_at},
+                {"state": A.ABORTED, "reason": "expired before sending started"},
+            )
+    logger.warning("alerts %s expired before their fan-out started: aborted, nothing sent", [a.pk for a in ended])
+    return [alert.pk for alert in ended]
+
+
+def _close_expired_fan_out(alert_id: int) -> bool:
+    """End the fan-out of a sending alert whose ``expires_at`` has passed: no more
+    deliveries are created. Returns True if it did.
+
+    ``fanout_done_at`` is set as if every delivery had been created, so the alert ends
+    SENT once those created are final: the sweep skips the waiting ones "expired" and
+    send tasks claim nothing of it.
+    """
+    now = timezone.now()
+    closed = Alert.objects.filter(
+        pk=alert_id, state=A.SENDING, fanout_done_at__isnull=True, expires_at__lte=now
+    ).update(fanout_done_at=now, fanout_heartbeat_at=now)
+    if not closed:
+        return False
+    logger.info("fan-out of alert %s stopped: the alert expired", alert_id)
+    finish_alert_if_done(alert_id)
+    return True
+
+
 def _take_fan_out(alert_id: int, now: datetime.datetime) -> bool:
-    """Claim the right to run the alert's fan-out: start it, or take over a stalled one."""
+    """Claim the right to run the alert's fan-out: start it, or take over a stalled one.
+
+    An alert past its ``expires_at`` is never started (``end_expired_before_start``
+    ends it); a stalled one may be taken over, to be closed (``_close_expired_fan_out``).
+    """
     started = (
         Alert.objects.filter(pk=alert_id, state=A.SCHEDULED)
         .filter(Q(send_at__isnull=True) | Q(send_at__lte=now))
+        .filter(_unexpired(now))
         .update(state=A.SENDING, started_at=now, fanout_heartbeat_at=now, updated_at=now)
     )
     if started:
@@ -117,7 +181,7 @@ def _take_fan_out(alert_id: int, now: datetime.datetime) -> bool:
 
 
 class _Stopped(Exception):
-    """The alert left SENDING (aborted) while a chunk was being written."""
+    """The alert left SENDING (aborted) or expired while a chunk was being written."""
 
 
 #: The fan-out's first chunk of citizens: small, so the first messages leave at once;
@@ -153,9 +217,20 @@ def start_fan_out(alert_id: int) -> FanOutReport:
     the cursor and lease, queue send tasks after commit. A second call while the fan-out
     runs does nothing; a call after the lease went stale (``ALERT_FANOUT_STALL_SECONDS``)
     resumes from the phase and cursor it reached. Stops at once when the alert is aborted.
+
+    Past the alert's ``expires_at`` nothing more is created: an alert not yet started
+    ends ABORTED (``end_expired_before_start``); one under way stops at its next chunk
+    and ends SENT once what was created is final (``_close_expired_fan_out``).
     """
     report = FanOutReport(alert_id=alert_id)
-    if not _take_fan_out(alert_id, timezone.now()):
+    now = timezone.now()
+    if end_expired_before_start(now, alert_id):
+        report.expired = True
+        return report
+    if not _take_fan_out(alert_id, now):
+        return report
+    if _close_expired_fan_out(alert_id):  # taken over after the expiry
+        report.expired = True
         return report
     report.started = True
     alert = Alert.objects.get(pk=alert_id)
@@ -183,12 +258,16 @@ def start_fan_out(alert_id: int) -> FanOutReport:
         fan_out = _fan_out_in_sql if in_sql else _fan_out_orm
         kept = fan_out(alert, channels, cursor, limit, queue)
         if kept and number + 1 < len(phases):
+            now = timezone.now()
             kept = bool(
-                Alert.objects.filter(pk=alert_id, state=A.SENDING).update(
-                    fanout_phase=number + 1, fanout_cursor=0, fanout_heartbeat_at=timezone.now()
+                Alert.objects.filter(_unexpired(now), pk=alert_id, state=A.SENDING).update(
+                    fanout_phase=number + 1, fanout_cursor=0, fanout_heartbeat_at=now
                 )
             )
         if not kept:
+            if _close_expired_fan_out(alert_id):
+                report.expired = True
+                return report
             logger.info("fan-out of alert %s stopped: the alert is no longer sending", alert_id)
             return report
     now = timezone.now()
@@ -214,7 +293,8 @@ Enqueue = Callable[[list[tuple[int, str, str]]], None]
 def _fan_out_orm(alert: Alert, channels: tuple[str, ...], cursor: int, limit: int | None, queue: Enqueue) -> bool:
     """One phase of the fan-out through the ORM (test alerts, databases other than
     PostgreSQL): per chunk a ``bulk_create(ignore_conflicts=True)``, then the rows not
-    yet queued are stamped and queued. Returns False when the alert stopped sending."""
+    yet queued are stamped and queued. Returns False when the alert stopped sending
+    (aborted, or past its expiry)."""
     first = min(limit or FIRST_CHUNK, FIRST_CHUNK)
     chunks = iter_audience(alert, after=cursor, chunk_size=settings.ALERT_FANOUT_CHUNK, first_chunk_size=first)
     for chunk in chunks:
@@ -237,7 +317,7 @@ def _fan_out_orm(alert: Alert, channels: tuple[str, ...], cursor: int, limit: in
             with transaction.atomic():
                 Delivery.objects.bulk_create(rows, ignore_conflicts=True, batch_size=5000)
                 now = timezone.now()
-                kept = Alert.objects.filter(pk=alert.pk, state=A.SENDING).update(
+                kept = Alert.objects.filter(_unexpired(now), pk=alert.pk, state=A.SENDING).update(
                     fanout_cursor=chunk[-1].key, fanout_heartbeat_at=now
                 )
                 if not kept:
@@ -283,7 +363,7 @@ def _fan_out_in_sql(alert: Alert, channels: tuple[str, ...], cursor: int, limit:
     cursor ORDER BY id LIMIT n``), ``ON CONFLICT DO NOTHING`` against the unique key,
     ``RETURNING`` the new rows, which are queued (``queue``) when the chunk commits
     with the cursor. With ``limit``, one chunk of that many citizens. Returns False
-    when the alert stopped sending.
+    when the alert stopped sending (aborted, or past its expiry).
     """
     from alerts.services.audience import audience_page
 
@@ -313,7 +393,7 @@ def _fan_out_in_sql(alert: Alert, channels: tuple[str, ...], cursor: int, limit:
             last_id, count = next((pk, int(n)) for pk, ch, n in records if not ch)
             if not count:
                 return True
-            kept = Alert.objects.filter(pk=alert.pk, state=A.SENDING).update(
+            kept = Alert.objects.filter(_unexpired(now), pk=alert.pk, state=A.SENDING).update(
                 fanout_cursor=last_id, fanout_heartbeat_at=now
             )
             if not kept:

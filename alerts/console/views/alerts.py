@@ -277,6 +277,7 @@ def _detail_context(request: HttpRequest, alert: Alert, form: AlertForm | None, 
         "area_names": compose.describe_areas(alert),
         "excluded_names": ", ".join(a.name for a in alert.excluded_areas.all()),
         "languages": dict(settings.ALERT_LANGUAGES),
+        "expiry_outcome": compose.expiry_outcome(alert),
     }
 
 
@@ -446,6 +447,7 @@ def alert_progress_page(request: HttpRequest, alert_id: int) -> HttpResponse:
             "running": alert.state in (S.SCHEDULED, S.SENDING),
             "area_names": compose.describe_areas(alert),
             "not_sent": not_sent_reasons(alert),
+            "expiry_outcome": compose.expiry_outcome(alert),
         },
     )
 

@@ -9,6 +9,7 @@ from django.db.models import Count, Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from alerts.console.compose import expiry_outcome
 from alerts.console.permissions import console_view
 from alerts.models import Alert, AlertText, Delivery
 
@@ -53,6 +54,7 @@ def history(request: HttpRequest) -> HttpResponse:
                 "deliveries": [(label, by_state.get(value, 0), value) for value, label in states],
                 "delivery_total": sum(by_state.values()),
                 "audience": alert.audience_summary or {},
+                "expiry_outcome": expiry_outcome(alert),
             }
         )
     return render(
