@@ -9,6 +9,7 @@ platforms mount them.
 from __future__ import annotations
 
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -91,6 +92,23 @@ def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     value = env.str(name, default=default).strip()
     if value not in choices:
         raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+    return value
+
+
+def env_time_zone(name: str, default: str) -> str:
+    """Return the IANA time zone name in ``name`` (``Asia/Kabul``, ``UTC``).
+
+    An unknown or malformed name raises ImproperlyConfigured: a zone that is not what
+    the operator meant would shift every time staff read and type.
+    """
+    value = env.str(name, default=default).strip()
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ImproperlyConfigured(
+            f"{name} must be a time zone name such as Asia/Kabul or UTC, not {value!r} "
+            "(names are case-sensitive; a machine without a time zone database needs the tzdata package)"
+        ) from None
     return value
 
 

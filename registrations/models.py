@@ -103,8 +103,13 @@ class HouseholdMember(models.Model):
 
 class PresenceQuerySet(models.QuerySet["Presence"]):
     def current(self, on: datetime.date | None = None) -> PresenceQuerySet:
-        """Presences that hold on ``on`` (today by default) and were not ended."""
-        day = on or timezone.localdate()
+        """Presences that hold on ``on`` (today by default) and were not ended.
+
+        "Today" is the date in ``settings.TIME_ZONE`` (UTC), whatever zone is active: the
+        console turns on the post's zone for its pages, and an audience counted there
+        must be the one a worker's fan-out reaches.
+        """
+        day = on or timezone.localdate(timezone=timezone.get_default_timezone())
         return self.filter(
             Q(ended_at__isnull=True),
             Q(arrival_date__isnull=True) | Q(arrival_date__lte=day),

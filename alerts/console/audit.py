@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.db import models
+from django.utils import timezone
 
 from alerts.models import AuditEntry
 
@@ -62,6 +63,9 @@ def _jsonable(value: Any) -> Any:
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [_jsonable(v) for v in value]
+    if isinstance(value, datetime.datetime) and timezone.is_aware(value):
+        # Stored in UTC whatever zone the console had it in (a typed expiry is in the post's).
+        return value.astimezone(datetime.UTC).isoformat()
     if isinstance(value, datetime.datetime | datetime.date | datetime.time):
         return value.isoformat()
     if isinstance(value, decimal.Decimal | uuid.UUID):

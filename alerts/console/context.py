@@ -1,4 +1,5 @@
-"""Template context for console pages: what the signed-in person may do (for the menu)."""
+"""Template context for console pages: what the signed-in person may do (for the menu),
+and the time zone the page's times are in."""
 
 from __future__ import annotations
 
@@ -6,18 +7,23 @@ from django.http import HttpRequest
 
 from alerts.console.permissions import Capability, can, is_console_user
 from alerts.models import ChannelPause
+from alerts.timezones import isolate, utc_offset, zone_label, zone_name
 
 
 def console(request: HttpRequest) -> dict[str, object]:
     """``console_can`` maps capability names to booleans, ``channel_pauses`` lists the
     channels paused because their provider refused our account (shown on every console
-    page); both empty outside the console."""
+    page); both empty outside the console. ``console_time_zone`` names the zone the
+    page's times are in (the post's, turned on by ``ConsoleTimeZoneMiddleware``): its
+    IANA ``name``, a ``label`` for staff ("Kabul time (UTC+04:30)") and its ``offset``."""
     if not request.path.startswith("/console/"):
         return {}
+    zone = {"name": zone_name(), "label": zone_label(), "offset": isolate(utc_offset())}
     user = getattr(request, "user", None)
     if user is None or not is_console_user(user):
-        return {"console_can": {}}
+        return {"console_can": {}, "console_time_zone": zone}
     return {
         "console_can": {c.value: can(user, c) for c in Capability},
         "channel_pauses": list(ChannelPause.objects.order_by("channel")),
+        "console_time_zone": zone,
     }

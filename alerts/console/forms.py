@@ -8,7 +8,6 @@ from django import forms
 from django.contrib.auth import authenticate
 from django.contrib.auth.signals import user_login_failed
 from django.http import HttpRequest
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_countries import countries
 
@@ -16,6 +15,7 @@ from alerts.console import otp
 from alerts.console.permissions import is_console_user
 from alerts.levels import level_choices
 from alerts.models import Alert
+from alerts.timezones import zone_label
 
 
 class LoginForm(forms.Form):
@@ -217,7 +217,7 @@ class AlertForm(forms.ModelForm):
         self.fields["expires_at"].input_formats = ["%Y-%m-%dT%H:%M"]
         self.fields["expires_at"].help_text = _(
             "In %(zone)s. Nothing of the alert is sent after this time; leave it empty for no expiry."
-        ) % {"zone": timezone.get_current_timezone_name()}
+        ) % {"zone": zone_label()}
 
     @property
     def details_have_errors(self) -> bool:

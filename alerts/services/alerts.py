@@ -22,6 +22,7 @@ from alerts.models import Alert, AlertText, Delivery, StaffTestRecipient
 from alerts.services.areas import excluded_area_problems
 from alerts.services.audience import compute_audience
 from alerts.services.rendering import placeholder_errors_by_field
+from alerts.timezones import isolate, utc_offset
 
 S = Alert.State
 
@@ -48,8 +49,11 @@ def _require(alert: Alert, allowed: tuple[str, ...], doing: str) -> None:
 
 
 def format_time(moment: datetime.datetime) -> str:
-    """``moment`` as staff read it in a message: "2021-08-15 10:00 UTC" (the active time zone)."""
-    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M %Z")
+    """``moment`` as staff read it in a message, in the active time zone with its offset:
+    "2021-08-15 18:00 UTC+04:30" on the console of a post in Kabul, "2021-08-15 13:30 UTC"
+    where UTC is active (kept whole inside Dari words: ``isolate``)."""
+    local = timezone.localtime(moment)
+    return isolate(f"{local:%Y-%m-%d %H:%M} {utc_offset(local)}")
 
 
 def expiry_problem(expires_at: datetime.datetime | None, now: datetime.datetime | None = None) -> str:

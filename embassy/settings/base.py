@@ -17,6 +17,7 @@ from embassy.env import (
     env_list,
     env_rate,
     env_secret,
+    env_time_zone,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -67,6 +68,7 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "alerts.console.middleware.ConsoleTimeZoneMiddleware",
     # Last, as django-axes asks: it turns lock-outs into a response.
     "axes.middleware.AxesMiddleware",
 ]
@@ -129,7 +131,11 @@ ALERT_LANGUAGES = [
     ("fr", "Français"),
 ]
 ALERT_FALLBACK_LANGUAGE = "en"
+# Times are stored, logged and sent to citizens in UTC. Staff read and type them in the
+# post's own zone (an IANA name such as Asia/Kabul): the console turns it on for its
+# pages (alerts.console.middleware.ConsoleTimeZoneMiddleware).
 TIME_ZONE = "UTC"
+EMBASSY_TIME_ZONE = env_time_zone("EMBASSY_TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
 

@@ -5,7 +5,7 @@ Nothing here is fit for a server facing the internet; ``production`` is.
 
 from __future__ import annotations
 
-from embassy.env import env_bool, env_list
+from embassy.env import env_bool, env_list, env_time_zone
 
 from .base import *  # noqa: F403
 
@@ -23,3 +23,6 @@ WHITENOISE_USE_FINDERS = True
 # The demo's staff set up their authenticator at first sign-in (README); deployments
 # (production settings) need a set-up code from an administrator.
 OTP_ENROLMENT_NEEDS_SETUP_CODE = env_bool("OTP_ENROLMENT_NEEDS_SETUP_CODE", False)
+
+# The demo is the embassy in Kabul (UTC+04:30): its staff read and type Kabul time.
+EMBASSY_TIME_ZONE = env_time_zone("EMBASSY_TIME_ZONE", "Asia/Kabul")

@@ -4,6 +4,7 @@ code, read the situation and the board, and tell test from live at a glance."""
 from __future__ import annotations
 
 import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
@@ -136,3 +137,36 @@ def test_test_and_live_alerts_look_unmistakably_different(live_server, desktop_p
 
     page.goto(f"{live_server.url}/console/alerts/")
     save_screenshot(page, "console-6-history-desktop")
+
+
+def test_an_author_types_an_expiry_in_kabul_time_and_the_pages_say_kabul_time(  # type: ignore[no-untyped-def]
+    live_server, desktop_page, situation, settings
+):
+    from tests.fixtures.browser import save_screenshot
+
+    settings.EMBASSY_TIME_ZONE = "Asia/Kabul"
+    author = make_staff(Role.AUTHOR, device=False, username="amina.author")
+    alert = AlertFactory(created_by=author, title="Kabul: curfew from 18:00", state=Alert.State.DRAFT)
+    alert.areas.set([situation])
+    AlertText.objects.create(
+        alert=alert, language="en", sms_text="Curfew from 18:00.", email_subject="Curfew", email_body="Stay inside."
+    )
+    page = desktop_page
+    sign_in(page, live_server.url, author, None)
+
+    page.goto(f"{live_server.url}/console/alerts/{alert.pk}/")
+    assert "All times are in Kabul time (UTC+04:30)" in page.inner_text(".console-nav")
+    page.click("summary:has-text('Level, language and CAP details')")
+    assert "In Kabul time (UTC+04:30)" in page.inner_text("#id_expires_at >> xpath=..")
+    page.fill("#id_expires_at", "2031-08-15T18:00")
+    page.click("button[name=action][value=save]")
+    page.wait_for_selector("text=Saved as a draft.")
+    alert.refresh_from_db()
+    assert alert.expires_at == datetime.datetime(2031, 8, 15, 13, 30, tzinfo=datetime.UTC)
+    page.click("summary:has-text('Level, language and CAP details')")
+    assert page.input_value("#id_expires_at") == "2031-08-15T18:00"
+
+    page.goto(f"{live_server.url}/console/alerts/")
+    created = timezone.localtime(alert.created_at, ZoneInfo("Asia/Kabul")).strftime("%Y-%m-%d %H:%M")
+    assert created in page.inner_text(f"#alert-{alert.pk} .meta")
+    save_screenshot(page, "console-7-history-kabul-time-desktop")

@@ -113,7 +113,7 @@ def board_csv(request: HttpRequest, area_id: int) -> HttpResponse:
         people = filter_by_status(people, selected)
     else:
         selected = "all"
-    filename = f"board-area-{area.pk}-{selected}-{timezone.now():%Y%m%d-%H%M}.csv"
+    filename = f"board-area-{area.pk}-{selected}-{timezone.localtime():%Y%m%d-%H%M}.csv"
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     response.write("\ufeff")  # so spreadsheet programs read UTF-8 names (Dari, Arabic) correctly
@@ -142,7 +142,8 @@ def board_csv(request: HttpRequest, area_id: int) -> HttpResponse:
                 citizen.pk,
                 _csv_cell(citizen.full_name),
                 status,
-                citizen.checked_in_at.isoformat() if citizen.checked_in_at else "",
+                # In the post's zone, with its offset ("2021-08-15T18:00:00+04:30").
+                timezone.localtime(citizen.checked_in_at).isoformat() if citizen.checked_in_at else "",
                 citizen.household_size,
                 _csv_cell(citizen.city),
                 _phone_cell(citizen.phone) if contacts else "",
@@ -158,7 +159,7 @@ def board_csv(request: HttpRequest, area_id: int) -> HttpResponse:
         "export_board_csv",
         area,
         None,
-        {"list": selected, "rows": count, "since": since.isoformat() if since else None},
+        {"list": selected, "rows": count, "since": since},
     )
     return response
 
