@@ -96,13 +96,25 @@ class Delivery(models.Model):
                 fields=["alert", "channel", "address"], name="delivery_unique_alert_channel_address"
             )
         ]
+        # Every index is written on every change of state that is not a HOT update,
+        # and a claim or a write-back is never one (the state is indexed). So: no index
+        # beginning with the state. Its entries for SENDING would pile up dead during an
+        # alert, and a write-back (``WHERE id = ANY(...) AND state = 'sending'``) that
+        # the planner sent through it read them all: O(messages sent so far) per round.
+        # Whatever looks for open deliveries (the sweep) asks per alert instead, through
+        # ``delivery_alert_state_channel``.
         indexes = [
-            # alert_progress: one grouped COUNT, answered from this index alone.
+            # alert_progress: one grouped COUNT, answered from this index alone; the
+            # sweep's look-ups of an open alert's QUEUED, RETRY and SENDING rows.
             models.Index(fields=["alert", "state", "channel"], name="delivery_alert_state_channel"),
-            models.Index(fields=["state", "next_attempt_at"]),
             # Status callbacks and events find their delivery by the provider's id (exact
-            # match only: no LIKE index).
-            models.Index(fields=["provider_message_id"], name="delivery_provider_message_id"),
+            # match only: no LIKE index). Rows not yet handed over have none and are
+            # left out: creating and claiming a delivery writes no entry here.
+            models.Index(
+                fields=["provider_message_id"],
+                name="delivery_provider_message_id",
+                condition=~models.Q(provider_message_id=""),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -74,10 +74,19 @@ def parse_check_in(text: str) -> str | None:
 
 
 def latest_alert_for_number(number: str) -> Delivery | None:
-    """The most recent SMS delivery that reached ``number`` (sent or delivered), if any."""
+    """The most recent SMS delivery that reached ``number`` (sent or delivered) while it
+    belonged to a citizen who still holds it, if any.
+
+    Looked up through the citizens holding the number (``Citizen.phone`` and
+    ``Delivery.citizen`` are indexed): the deliveries' own address is not, and every
+    reply to an evacuation alert would otherwise read the whole delivery table.
+    """
     return (
         Delivery.objects.filter(
-            channel=Delivery.Channel.SMS, address=number, state__in=(Delivery.State.SENT, Delivery.State.DELIVERED)
+            citizen__in=Citizen.objects.filter(phone=number).values("pk"),
+            channel=Delivery.Channel.SMS,
+            address=number,
+            state__in=(Delivery.State.SENT, Delivery.State.DELIVERED),
         )
         .select_related("alert", "citizen")
         .order_by(F("sent_at").desc(nulls_last=True), "-id")
