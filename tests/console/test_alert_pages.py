@@ -227,6 +227,26 @@ def test_editing_an_alert_awaiting_approval_takes_it_back_to_draft(kabul, author
     assert (entry.before["state"], entry.after["state"]) == ("awaiting_approval", "draft")
 
 
+def test_an_edit_of_the_cap_details_and_expiry_is_audited(kabul, author, author_client):
+    """Urgency and severity decide whether unverified contacts may be included; the
+    expiry when sending stops: a change to either leaves its trace."""
+    alert = live_alert(author, [kabul["region"]], state=Alert.State.DRAFT)
+    data = compose_data(
+        is_test="live",
+        areas=[kabul["region"].pk],
+        title=alert.title,
+        urgency="Expected",
+        severity="Extreme",
+        expires_at="2031-08-15T18:00",
+        action="save",
+    )
+    assert author_client.post(reverse("console:alert", args=[alert.pk]), data).status_code == 302
+    entry = AuditEntry.objects.get(action="edit_alert", object_id=str(alert.pk))
+    assert (entry.before["severity"], entry.after["severity"]) == (alert.severity, "Extreme")
+    assert entry.after["urgency"] == "Expected"
+    assert entry.before["expires_at"] is None and entry.after["expires_at"].startswith("2031-08-15")
+
+
 def test_a_lower_level_while_a_level_4_alert_is_live_warns(kabul, author, author_client):
     live = live_alert(author, [kabul["country"]], state=Alert.State.SENT, level=4)
     draft = live_alert(author, [kabul["region"]], state=Alert.State.DRAFT, level=2, sms="Kabul is level 2 now.")

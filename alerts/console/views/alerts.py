@@ -46,7 +46,15 @@ ALERT_FIELDS = [
     "advisory_level",
     "include_unverified",
     "fallback_language",
+    # CAP details: urgency and severity decide whether unverified contacts may be
+    # included (alerts.services.alerts.is_urgent), the expiry when sending stops.
+    "category",
+    "urgency",
+    "severity",
+    "certainty",
     "response_type",
+    "expires_at",
+    "send_at",
     "approved_by",
     "aborted_by",
 ]
