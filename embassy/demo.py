@@ -310,6 +310,9 @@ def _nimruz_alert(users: dict, nimruz: Area, now) -> None:
         severity=Alert.Severity.EXTREME,
         certainty=Alert.Certainty.OBSERVED,
     )
+    # created_at is set on insert: back-date it, or the history says the alert was made a
+    # day after it was approved.
+    Alert.objects.filter(pk=alert.pk).update(created_at=sent_at - datetime.timedelta(minutes=20))
     alert.areas.add(nimruz)
     sms, subject, body = TEMPLATES[("en", 4)]
     fill = {"area": "Nimruz", "level": "4", "level_name": "Do not travel"}

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import unicodedata
 from functools import lru_cache
 
 import pycountry
 
 
+def _sort_key(name: str) -> str:
+    """``name`` without its accents, case-folded: Kābul sorts with Kabul, before Kunduz
+    (by code point, ā comes after every unaccented letter)."""
+    decomposed = unicodedata.normalize("NFKD", name)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
 @lru_cache(maxsize=512)
 def regions_of(country_code: str) -> tuple[tuple[str, str], ...]:
-    """(code, name) of the top-level subdivisions of a country, sorted by name.
+    """(code, name) of the top-level subdivisions of a country, sorted by name as a reader
+    would, ignoring accents and case.
 
     Returns an empty tuple for a country with no subdivisions or an unknown code.
     """
@@ -18,7 +27,7 @@ def regions_of(country_code: str) -> tuple[tuple[str, str], ...]:
     subdivisions = pycountry.subdivisions.get(country_code=country_code.upper()) or []
     # Keep the top level only (provinces, states); their children would double-count.
     top = [s for s in subdivisions if not getattr(s, "parent_code", None)]
-    return tuple(sorted(((s.code, s.name) for s in top), key=lambda pair: pair[1]))
+    return tuple(sorted(((s.code, s.name) for s in top), key=lambda pair: (_sort_key(pair[1]), pair[1])))
 
 
 def region_name(code: str) -> str:

@@ -11,6 +11,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_countries.fields import CountryField
 
+from registrations.geo import region_name
+
 
 class Citizen(models.Model):
     """One registered person and their contacts.
@@ -157,7 +159,9 @@ class Presence(models.Model):
         indexes = [models.Index(fields=["country", "region"])]
 
     def __str__(self) -> str:
-        return ", ".join(part for part in (self.city, self.region, str(self.country.name)) if part)
+        # The region's name, not its ISO code: citizens (manage page) and staff (inbox)
+        # read it, and "AF-KAB" means nothing to most of them.
+        return ", ".join(part for part in (self.city, region_name(self.region), str(self.country.name)) if part)
 
 
 class Verification(models.Model):

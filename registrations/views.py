@@ -234,6 +234,7 @@ def manage(request: HttpRequest, token: str) -> HttpResponse:
             "household_formset": household_formset,
             "presences": citizen.presences.order_by("ended_at", "-arrival_date"),
             "check_ins": citizen.check_ins.all()[:10],
+            "has_errors": status == 400,
         },
         status=status,
     )

@@ -5,7 +5,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import override_settings
 
-from alerts.models import AlertTemplate, Area, CheckIn, LevelChange
+from alerts.models import Alert, AlertTemplate, Area, CheckIn, LevelChange
 from registrations.models import Citizen, Presence
 
 pytestmark = pytest.mark.django_db
@@ -26,6 +26,13 @@ def test_demo_data_tells_the_august_2021_story_and_loads_once():
     citizens = Citizen.objects.count()
     call_command("load_demo_data")
     assert Citizen.objects.count() == citizens
+
+
+@override_settings(DEBUG=True)
+def test_the_demo_alert_was_made_before_it_was_approved_and_sent():
+    call_command("load_demo_data")
+    alert = Alert.objects.get(title__startswith="Nimruz: leave now")
+    assert alert.created_at < alert.approved_at <= alert.started_at < alert.finished_at
 
 
 def test_demo_data_refuses_to_load_with_debug_off():

@@ -123,3 +123,12 @@ def test_the_registration_page_with_errors_renders_every_select(client):
     page = html.content.decode()
     assert '<option value="AF" selected>Afghanistan</option>' in page
     assert '<option value="fa" selected>دری (Dari)</option>' in page
+
+
+def test_regions_are_in_reading_order_whatever_their_accents():
+    """Kābul comes before Kunduz, Bādghīs before Balkh: a frightened citizen looks for
+    Kabul among the Ks, not after them."""
+    names = [name for _code, name in regions_of("AF")]
+    assert names.index("Kābul") < names.index("Kunduz")
+    assert names.index("Bādghīs") < names.index("Balkh")
+    assert names.index("Nīmrōz") < names.index("Nūristān")

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime
+import re
 
 import pytest
 
@@ -117,3 +118,22 @@ def test_the_form_is_protected_by_csrf():
     response = Client(enforce_csrf_checks=True).post("/", valid_form())
     assert response.status_code == 403
     assert Citizen.objects.count() == 0
+
+
+def _dangling_descriptions(html: str) -> set[str]:
+    """The ids that aria-describedby names but no element of the page has."""
+    ids = set(re.findall(r'\bid="([^"]+)"', html))
+    named = {name for value in re.findall(r'aria-describedby="([^"]+)"', html) for name in value.split()}
+    return named - ids
+
+
+def test_each_help_text_is_tied_to_its_field_for_screen_readers(client):
+    """Django's widgets point aria-describedby at <id>_helptext; the help paragraphs had
+    <id>_help, so a screen reader never read "with the country code" with the phone field."""
+    for html in (
+        client.get("/").content.decode(),
+        client.post("/", {"action": "register", "contact-phone": "12"}).content.decode(),
+    ):
+        assert re.search(r'aria-describedby="id_contact-phone_helptext[ "]', html)
+        assert 'id="id_contact-phone_helptext"' in html
+        assert _dangling_descriptions(html) == set()

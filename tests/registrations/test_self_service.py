@@ -151,3 +151,44 @@ def test_a_tampered_or_expired_link_shows_nothing(client, manage_link):
     assert client.get(re.sub(r"/manage/(.)", r"/manage/x", manage_link, count=1)).status_code == 404
     with override_settings(SELF_SERVICE_LINK_TTL_SECONDS=-1):
         assert client.get(manage_link).status_code == 404
+
+
+def test_the_link_names_the_province_not_its_iso_code(client, manage_link):
+    html = client.get(manage_link).content.decode()
+    assert "Kabul, Kābul, Afghanistan" in html
+    assert "AF-KAB" not in html
+
+
+def test_a_refused_change_says_so_at_the_top_and_keeps_what_was_typed(client, verified, manage_link):
+    """Before, the page came back (400) with the error far below and nothing at the top:
+    on a phone it looked as if the changes were saved."""
+    response = client.post(
+        manage_link,
+        {
+            "contact-full_name": "Sara Ahmadi-Noori",
+            "contact-phone": PHONE,
+            "contact-email": "not-an-email",
+            "contact-preferred_language": "en",
+            "household-TOTAL_FORMS": "1",
+            "household-INITIAL_FORMS": "0",
+            "household-0-full_name": "Ali Ahmadi",
+            "household-0-relationship": "partner",
+            "household-0-age_group": "adult",
+        },
+    )
+    assert response.status_code == 400
+    html = response.content.decode()
+    summary = html.index('class="error-summary"')
+    assert summary < html.index("Contacts</h2>")  # above the fold, not under the form
+    assert "Some answers need correcting" in html
+    assert 'value="Sara Ahmadi-Noori"' in html
+    assert Citizen.objects.get().full_name == "Sara Ahmadi"
+
+
+def test_the_answers_given_say_their_time_zone(client, verified, manage_link):
+    from alerts.models import CheckIn
+    from alerts.services.checkins import record_check_in
+
+    record_check_in(verified, CheckIn.Status.SAFE, source=CheckIn.Source.LINK)
+    html = client.get(manage_link).content.decode()
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC</time>: I am safe", html)
