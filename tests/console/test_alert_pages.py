@@ -430,3 +430,45 @@ def test_the_progress_page_has_no_reasons_table_when_nothing_failed(kabul, autho
     DeliveryFactory(alert=alert, channel="sms", delivered=True)
     page = author_client.get(reverse("console:alert-progress", args=[alert.pk])).content.decode()
     assert "by reason" not in page
+
+
+def test_a_new_alert_from_a_levels_templates_gives_each_language_its_own_level_words(kabul, author_client):
+    """The Dari text of a new alert started from level 4's templates said "سطح 4، Do not
+    travel": the level's words were filled in the staff member's language for every text."""
+    for language, sms in (("en", "{area}: level {level}, {level_name}."), ("fa", "{area}: سطح {level}، {level_name}.")):
+        AlertTemplate.objects.create(level=4, language=language, sms_text=sms, email_subject="s", email_body="b")
+    page = author_client.get(reverse("console:alert-new"), {"template": "4"}).content.decode()
+    assert "{area}: level 4, Do not travel." in page
+    assert "{area}: سطح 4، سفر نکنید." in page
+    assert "Do not travel." not in page.split('name="text-fa-sms_text"', 1)[1].split("</textarea>", 1)[0]
+
+
+def test_the_history_says_the_audience_in_words_not_as_a_dictionary(kabul, author, approver, author_client):
+    alert = live_alert(author, [kabul["region"]], state=Alert.State.SENT)
+    alert.approved_by = approver
+    alert.audience_summary = {
+        "test": False,
+        "include_unverified": True,
+        "computed_at": "2021-08-15T04:30:00+00:00",
+        "citizens": 1200,
+        "people": 3400,
+        "addresses": {"sms": 1100, "email": 900},
+        "unverified": {"citizens": 4, "addresses": {"sms": 4, "email": 3}},
+    }
+    alert.save()
+    body = author_client.get(reverse("console:history")).content.decode()
+    assert "3,400 people: 1,200 citizens (1,100 SMS, 900 emails) · unverified contacts included" in body
+    assert "computed_at" not in body and "{'sms'" not in body
+
+
+def test_console_help_texts_are_tied_to_their_fields_for_screen_readers(kabul, author_client):
+    from tests.registrations.test_register import _dangling_descriptions
+
+    for url in (
+        reverse("console:login"),
+        reverse("console:change-level", args=[kabul["region"].pk]),
+        reverse("console:alert-new"),
+    ):
+        html = (author_client if url != reverse("console:login") else Client()).get(url).content.decode()
+        assert "_helptext" in html, url
+        assert _dangling_descriptions(html) == set(), url

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -185,14 +186,20 @@ def _unsaved_texts(alert: Alert, text_forms: list[AlertTextForm]) -> list[AlertT
 def _template_initial(level: int, area: Area | None) -> dict[str, dict[str, str]]:
     from alerts.services.rendering import fill_alert_placeholders
 
-    values = {"level": str(level), "level_name": level_name(level)}
-    if area is not None:
-        values["area"] = area.name
+    def values(language: str) -> dict[str, str]:
+        # Each language's text gets the level's words in that language (as the level
+        # change's draft does), not in the language of the staff member's page.
+        with translation.override(language):
+            filled = {"level": str(level), "level_name": level_name(level)}
+        if area is not None:
+            filled["area"] = area.name
+        return filled
+
     return {
         t.language: {
-            "sms_text": fill_alert_placeholders(t.sms_text, values),
-            "email_subject": fill_alert_placeholders(t.email_subject, values),
-            "email_body": fill_alert_placeholders(t.email_body, values),
+            "sms_text": fill_alert_placeholders(t.sms_text, values(t.language)),
+            "email_subject": fill_alert_placeholders(t.email_subject, values(t.language)),
+            "email_body": fill_alert_placeholders(t.email_body, values(t.language)),
         }
         for t in AlertTemplate.objects.filter(level=level)
     }
