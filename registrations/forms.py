@@ -77,9 +77,9 @@ class ContactForm(forms.Form):
     preferred_language = forms.ChoiceField(
         label=_("Language for our messages"), choices=settings.ALERT_LANGUAGES, widget=Select
     )
-    emergency_contact_name = forms.CharField(label=_("Emergency contact: name"), required=False, max_length=200)
+    emergency_contact_name = forms.CharField(label=_("Emergency contact name"), required=False, max_length=200)
     emergency_contact_phone = forms.CharField(
-        label=_("Emergency contact: phone"),
+        label=_("Emergency contact phone"),
         required=False,
         max_length=32,
         help_text=_("Someone we may call if we cannot reach you, with the country code."),

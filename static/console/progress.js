@@ -16,6 +16,10 @@
       });
     });
     set("alert-state", data.state_label || data.state);
+    if (data.finished_at) {
+      set("finished-at", data.finished_at);
+      document.getElementById("finished-at").setAttribute("datetime", data.finished_at_iso);
+    }
     if (data.state !== "scheduled" && data.state !== "sending") {
       window.clearInterval(timer);
       var abort = document.getElementById("abort-form");

@@ -472,3 +472,19 @@ def test_console_help_texts_are_tied_to_their_fields_for_screen_readers(kabul, a
         html = (author_client if url != reverse("console:login") else Client()).get(url).content.decode()
         assert "_helptext" in html, url
         assert _dangling_descriptions(html) == set(), url
+
+
+def test_an_empty_text_says_whether_its_language_is_the_fallback(kabul, author, author_client):
+    """English, the fallback, said "(no text: the fallback language is sent)": it is the one sent."""
+    page = author_client.get(reverse("console:alert-new")).content.decode()
+    english, dari = page.split('<details class="text-lang" lang="en"')[1].split('<details class="text-lang" lang="fa"')
+    assert "(no text yet: this is the fallback language, it must be written)" in english
+    assert "the fallback language is sent" not in english
+    assert "(no text: the fallback language is sent)" in dari
+
+    alert = live_alert(author, [kabul["region"]], state=Alert.State.DRAFT)  # English text only
+    alert.fallback_language = "fa"
+    alert.save()
+    page = author_client.get(reverse("console:alert", args=[alert.pk])).content.decode()
+    dari = page.split('<details class="text-lang" lang="fa"')[1].split("</summary>")[0]
+    assert "(no text yet: this is the fallback language, it must be written)" in dari

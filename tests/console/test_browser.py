@@ -170,3 +170,51 @@ def test_an_author_types_an_expiry_in_kabul_time_and_the_pages_say_kabul_time(  
     created = timezone.localtime(alert.created_at, ZoneInfo("Asia/Kabul")).strftime("%Y-%m-%d %H:%M")
     assert created in page.inner_text(f"#alert-{alert.pk} .meta")
     save_screenshot(page, "console-7-history-kabul-time-desktop")
+
+
+def test_a_ready_cancellation_reads_as_prepared_and_not_sent_under_its_alert(live_server, desktop_page, situation):  # type: ignore[no-untyped-def]
+    """Its stored title, "Cancelled: ...", at the top of the list under a red LIVE band read
+    as if the evacuation alert had been cancelled."""
+    from alerts.services.alerts import prepare_cancellation
+    from tests.fixtures.browser import save_screenshot
+
+    author = make_staff(Role.AUTHOR, device=False, username="amina.author")
+    approver = make_staff(Role.APPROVER, username="james.approver")
+    alert = AlertFactory(
+        created_by=author,
+        approved_by=approver,
+        approved_at=timezone.now(),
+        title="Jowzjan and Nimruz: leave now",
+        live=True,
+        state=Alert.State.SENT,
+        advisory_level=4,
+    )
+    alert.areas.set([situation])
+    AlertText.objects.create(alert=alert, language="en", sms_text="Leave now by the northern road.")
+    cancellation = prepare_cancellation(alert, by=approver)
+    page = desktop_page
+    sign_in(page, live_server.url, author, None)
+
+    page.goto(f"{live_server.url}/console/alerts/")
+    cards = page.locator("article.alert-card")
+    assert cards.nth(0).get_attribute("id") == f"alert-{alert.pk}"
+    ready = page.locator(f"#alert-{cancellation.pk}")
+    assert ready.get_attribute("id") == cards.nth(1).get_attribute("id")
+    assert ready.locator(".ready-band").inner_text().startswith("Ready cancellation — not sent")
+    assert ready.locator(".mode-band").count() == 0
+    colour = ready.locator(".ready-band").evaluate("el => getComputedStyle(el).backgroundColor")
+    assert colour != "rgb(176, 0, 32)"  # not the live alert's red
+    # Smaller than the alerts' own titles: it does not outrank them.
+    sizes = [
+        float(card.locator("h2").evaluate("el => parseFloat(getComputedStyle(el).fontSize)"))
+        for card in (cards.nth(0), ready)
+    ]
+    assert sizes[1] < sizes[0]
+    assert f"ready, not sent (draft #{cancellation.pk})" in cards.nth(0).inner_text()
+    save_screenshot(page, "console-8-history-ready-cancellation-desktop")
+
+    ready.locator("text=Review or send cancellation").click()
+    page.wait_for_url(f"**/console/alerts/{cancellation.pk}/")
+    assert "Ready cancellation — not sent" in page.inner_text(".ready-band")
+    assert page.locator(".mode-band").first.inner_text().startswith("LIVE")
+    save_screenshot(page, "console-9-ready-cancellation-desktop")

@@ -46,3 +46,9 @@ def test_the_staff_test_list_is_kept_in_the_admin(admin_client):
     )
     assert response.status_code == 302
     assert admin_client.get("/admin/alerts/delivery/add/").status_code == 403
+
+
+def test_an_empty_inbox_says_so_in_a_sentence_not_as_a_numbered_item(author_client):
+    html = author_client.get("/console/messages/").content.decode()
+    assert '<p class="inbox-empty">No messages waiting.</p>' in html
+    assert '<ol class="inbox">' not in html and "<li>No messages waiting." not in html

@@ -189,3 +189,22 @@ def test_who_an_alert_reaches_does_not_depend_on_the_consoles_zone(kabul_time, m
         in_kabul = set(Presence.objects.current().values_list("pk", flat=True))
     assert in_utc == in_kabul
     assert left.pk in in_kabul and arriving.pk not in in_kabul
+
+
+def test_the_progress_page_says_when_the_alert_was_approved_and_finished_in_kabul_time(
+    kabul_time, kabul, author, approver, author_client
+):
+    alert = live_alert(author, [kabul], state=S.SENDING)
+    Alert.objects.filter(pk=alert.pk).update(approved_by=approver, approved_at=FALL_OF_KABUL)
+    page = author_client.get(reverse("console:alert-progress", args=[alert.pk])).content.decode()
+    assert '<time datetime="2021-08-15T18:00:00+04:30">2021-08-15 18:00</time> by bilal.approver' in page
+    assert '<dd class="finished-at"><time id="finished-at">not yet</time></dd>' in page
+    assert author_client.get(reverse("console:alert-progress-json", args=[alert.pk])).json()["finished_at"] is None
+
+    finished = FALL_OF_KABUL + datetime.timedelta(minutes=42)
+    Alert.objects.filter(pk=alert.pk).update(state=S.SENT, finished_at=finished)
+    page = author_client.get(reverse("console:alert-progress", args=[alert.pk])).content.decode()
+    assert '<time id="finished-at" datetime="2021-08-15T18:42:00+04:30">2021-08-15 18:42</time>' in page
+    assert page.count(ZONE_NOTE) == 1
+    data = author_client.get(reverse("console:alert-progress-json", args=[alert.pk])).json()
+    assert (data["finished_at"], data["finished_at_iso"]) == ("2021-08-15 18:42", "2021-08-15T18:42:00+04:30")

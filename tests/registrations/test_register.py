@@ -20,6 +20,7 @@ def test_the_form_renders_light_and_works_without_javascript(client):
     assert ">Kābul<" in html  # regions of the chosen country are in the page
     assert "<noscript>" in html  # country change and extra people work by posting
     assert len(response.content) < 50_000
+    assert ">Emergency contact name:</label>" in html and "Emergency contact: " not in html  # one colon, Django's
 
 
 def test_a_full_registration_saves_the_citizen_household_and_trip_and_sends_codes(register):

@@ -192,3 +192,10 @@ def test_the_answers_given_say_their_time_zone(client, verified, manage_link):
     record_check_in(verified, CheckIn.Status.SAFE, source=CheckIn.Source.LINK)
     html = client.get(manage_link).content.decode()
     assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC</time>: I am safe", html)
+
+
+def test_the_emergency_contact_labels_end_in_one_colon(client, manage_link):
+    """The labels were "Emergency contact: name" and Django adds its own colon."""
+    html = client.get(manage_link).content.decode()
+    assert ">Emergency contact name:</label>" in html and ">Emergency contact phone:</label>" in html
+    assert "Emergency contact: " not in html

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import translation
+from django.utils import dateformat, timezone, translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -289,6 +289,12 @@ def _detail_context(request: HttpRequest, alert: Alert, form: AlertForm | None, 
             and can(request.user, Capability.COMPOSE)
         ),
         "corrections": list(alert.corrections.order_by("-created_at")),
+        "ready_cancellations": list(
+            alert.corrections.filter(msg_type=Alert.MsgType.CANCEL, state=S.DRAFT).order_by("pk")
+        ),
+        "is_ready_cancellation": (
+            alert.msg_type == Alert.MsgType.CANCEL and alert.state == S.DRAFT and bool(alert.references_id)
+        ),
         "area_names": compose.describe_areas(alert),
         "excluded_names": ", ".join(a.name for a in alert.excluded_areas.all()),
         "languages": dict(settings.ALERT_LANGUAGES),
@@ -444,7 +450,17 @@ def _progress_data(alert: Alert) -> dict[str, Any]:
     if expected:
         percent = int(100 * finished / expected)
     state_label = str(S(alert.state).label)
-    return {**progress, "finished": finished, "expected": expected, "percent": percent, "state_label": state_label}
+    # As the page shows it: in the console's zone (the middleware turns on the post's).
+    finished_at = alert.finished_at
+    return {
+        **progress,
+        "finished": finished,
+        "expected": expected,
+        "percent": percent,
+        "state_label": state_label,
+        "finished_at": dateformat.format(timezone.localtime(finished_at), "Y-m-d H:i") if finished_at else None,
+        "finished_at_iso": timezone.localtime(finished_at).isoformat() if finished_at else None,
+    }
 
 
 @console_view()
