@@ -32,6 +32,20 @@ class Province:
     citizens: int
 
 
+#: The areas' names in Dari, what {area} says in the Dari texts (``Area.local_names``).
+DARI_NAMES = {
+    "AF": "افغانستان",
+    "AF-KAB": "کابل",
+    "AF-BAL": "بلخ",
+    "AF-HER": "هرات",
+    "AF-KAN": "قندهار",
+    "AF-JOW": "جوزجان",
+    "AF-NIM": "نیمروز",
+    "AF-NAN": "ننگرهار",
+    "PK": "پاکستان",
+    "IR": "ایران",
+}
+
 PROVINCES = [
     Province("AF-KAB", "Kabul", "Kabul", 34.5553, 69.2075, 70),
     Province("AF-BAL", "Balkh", "Mazar-i-Sharif", 36.7090, 67.1109, 18),
@@ -206,7 +220,9 @@ def _staff() -> dict:
 
 
 def _areas(admin, now: datetime.datetime) -> dict[str, Area]:
-    af, _ = Area.objects.get_or_create(country="AF", region="", defaults={"name": "Afghanistan", "level": 3})
+    af, _ = Area.objects.get_or_create(
+        country="AF", region="", defaults={"name": "Afghanistan", "level": 3, "local_names": {"fa": DARI_NAMES["AF"]}}
+    )
     areas = {"AF": af}
     falls = {
         "AF-NIM": (datetime.date(2021, 8, 6), "Zaranj, the capital of Nimruz, has fallen. Fighting near the border."),
@@ -215,7 +231,9 @@ def _areas(admin, now: datetime.datetime) -> dict[str, Area]:
     for province in PROVINCES:
         level = 4 if province.region in falls else None
         area, _ = Area.objects.get_or_create(
-            country="AF", region=province.region, defaults={"name": province.name, "level": level}
+            country="AF",
+            region=province.region,
+            defaults={"name": province.name, "level": level, "local_names": {"fa": DARI_NAMES[province.region]}},
         )
         areas[province.region] = area
         if province.region in falls:
@@ -224,7 +242,9 @@ def _areas(admin, now: datetime.datetime) -> dict[str, Area]:
             LevelChange.objects.filter(pk=change.pk).update(changed_at=now - datetime.timedelta(hours=30))
             Area.objects.filter(pk=area.pk).update(level_changed_at=now - datetime.timedelta(hours=30))
     for code, name, level in [("PK", "Pakistan", 3), ("IR", "Iran", 3)]:
-        areas[code], _ = Area.objects.get_or_create(country=code, region="", defaults={"name": name, "level": level})
+        areas[code], _ = Area.objects.get_or_create(
+            country=code, region="", defaults={"name": name, "level": level, "local_names": {"fa": DARI_NAMES[code]}}
+        )
     LevelChange.objects.get_or_create(
         area=af,
         new_level=3,

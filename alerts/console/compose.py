@@ -44,7 +44,7 @@ def _sample_values(alert: Alert, language: str) -> dict[str, str]:
     from alerts.services import links
     from alerts.services.messages import alert_values, checkin_words
 
-    values = dict(alert_values(alert)) if alert.pk else {"area": "", "level": "", "level_name": ""}
+    values = alert_values(alert, language) if alert.pk else {"area": "", "level": "", "level_name": ""}
     sample = Citizen(pk=10_000_000, full_name=SAMPLE_NAME)  # never saved: only sizes the links
     values.update(
         name=SAMPLE_NAME,

@@ -35,6 +35,7 @@ urlpatterns = [
     path("templates/", setup.template_list, name="templates"),
     path("templates/<int:level>/<str:language>/", setup.template_edit, name="template-edit"),
     path("areas/", setup.area_list, name="areas"),
+    path("areas/<int:area_id>/names/", setup.area_names, name="area-names"),
     path("staff/", staff.staff_list, name="staff"),
     path("staff/<int:user_id>/", staff.staff_update, name="staff-update"),
 ]

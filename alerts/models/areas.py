@@ -21,6 +21,9 @@ class Area(models.Model):
     country = CountryField(_("country"))
     region = models.CharField(_("region"), max_length=8, blank=True)  # ISO 3166-2, "" = whole country
     name = models.CharField(_("name"), max_length=120)
+    # The name in other alert languages, {"fa": "کابل"}: what {area} says in a text in
+    # that language (``name_in``). A language without one shows ``name``.
+    local_names = models.JSONField(_("names in other languages"), default=dict, blank=True)
     level = models.PositiveSmallIntegerField(_("advisory level"), null=True, blank=True)
     level_changed_at = models.DateTimeField(null=True, blank=True)
 
@@ -33,6 +36,11 @@ class Area(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def name_in(self, language: str) -> str:
+        """The area's name in a text in ``language``: the one staff gave for it, else ``name``."""
+        local = (self.local_names or {}).get(language)
+        return local if isinstance(local, str) and local.strip() else self.name
 
     @property
     def is_country(self) -> bool:

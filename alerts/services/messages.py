@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -20,7 +21,7 @@ from django.utils.translation import gettext
 from alerts.channels import OutgoingMessage
 from alerts.channels.base import PersonalizedBatch, Recipient
 from alerts.levels import level_name
-from alerts.models import Alert, AlertText, Delivery
+from alerts.models import Alert, AlertText, Area, Delivery
 from alerts.services import links
 from alerts.services.rendering import CompiledText, compile_text
 
@@ -53,14 +54,21 @@ def checkin_words(language: str) -> str:
         return gettext("Reply SAFE if you are safe, NEED if you need help, LEFT if you have left.")
 
 
-def alert_values(alert: Alert) -> dict[str, str]:
-    """The per-alert placeholder values: area names, level number and words."""
-    area = alert.center_name or ", ".join(area.name for area in alert.areas.all())
+def alert_values(alert: Alert, language: str, areas: Sequence[Area] | None = None) -> dict[str, str]:
+    """The per-alert placeholder values for a text in ``language``: the area names in it
+    (``Area.name_in``), the level's number and its words in it.
+
+    ``areas``: the alert's areas, when the caller has them already.
+    """
+    if areas is None:
+        areas = list(alert.areas.all())
     level = alert.advisory_level
+    with translation.override(language):
+        words = level_name(level) if level is not None else ""
     return {
-        "area": area,
+        "area": alert.center_name or ", ".join(area.name_in(language) for area in areas),
         "level": str(level) if level is not None else "",
-        "level_name": level_name(level) if level is not None else "",
+        "level_name": words,
     }
 
 
@@ -92,7 +100,8 @@ class AlertRenderer:
 
     def __init__(self, alert: Alert) -> None:
         self.alert = alert
-        self.values = alert_values(alert)
+        self._areas = list(alert.areas.all())
+        self._values: dict[str, dict[str, str]] = {}  # per text language
         self._texts: dict[str, _Compiled] = {}
         for text in AlertText.objects.filter(alert=alert):
             self._texts[text.language] = _Compiled(
@@ -100,7 +109,6 @@ class AlertRenderer:
                 subject=compile_text(text.email_subject),
                 body=compile_text(text.email_body),
             )
-        self._words: dict[str, str] = {}
         self._links = links.LinkMaker()
         self._test_names: dict[str, str] | None = None
 
@@ -129,9 +137,13 @@ class AlertRenderer:
         return self._test_names.get(address, "")
 
     def _language_values(self, language: str) -> dict[str, str]:
-        if language not in self._words:
-            self._words[language] = checkin_words(language)
-        return dict(self.values, checkin_words=self._words[language])
+        """The alert's placeholder values for a text in ``language`` (made once per language)."""
+        values = self._values.get(language)
+        if values is None:
+            values = alert_values(self.alert, language, self._areas)
+            values["checkin_words"] = checkin_words(language)
+            self._values[language] = values
+        return values
 
     def recipient_values(self, delivery: Renderable, wanted: frozenset[str] = _PERSONAL_SET) -> dict[str, str]:
         """The per-recipient placeholder values for ``delivery``: name and links.

@@ -83,3 +83,42 @@ def test_a_duplicate_area_is_refused(admin_client):
     assert response.status_code == 400
     assert "exists already" in response.content.decode()
     assert Area.objects.get().level == 3
+
+
+def test_an_area_gets_its_names_in_other_languages_when_added_and_later(admin_client):
+    response = admin_client.post(
+        "/console/areas/", {"country": "AF", "region": "AF-JOW", "name": "", "level": "", "name_fa": " جوزجان "}
+    )
+    assert response.status_code == 302
+    area = Area.objects.get(region="AF-JOW")
+    assert area.local_names == {"fa": "جوزجان"}  # empty languages left out, spaces trimmed
+    page = admin_client.get("/console/areas/").content.decode()
+    assert "جوزجان" in page and f"/console/areas/{area.pk}/names/" in page
+
+    response = admin_client.post(f"/console/areas/{area.pk}/names/", {"name_fa": "جوزجان", "name_ps": "جوزجان ولایت"})
+    assert response.status_code == 302
+    area.refresh_from_db()
+    assert area.local_names == {"fa": "جوزجان", "ps": "جوزجان ولایت"}
+    entry = AuditEntry.objects.get(action="edit_area_names")
+    assert entry.before == {"local_names": {"fa": "جوزجان"}}
+    assert entry.after == {"local_names": {"fa": "جوزجان", "ps": "جوزجان ولایت"}}
+    assert area.name_in("ps") == "جوزجان ولایت" and area.name_in("en") == area.name == "Jowzjān"
+
+
+def test_an_area_s_names_page_refuses_a_name_too_long_and_keeps_the_rest(admin_client):
+    area = Area.objects.create(country="AF", region="AF-NIM", name="Nimruz", local_names={"fa": "نیمروز"})
+    response = admin_client.post(f"/console/areas/{area.pk}/names/", {"name_fa": "x" * 121, "name_ps": "نیمروز"})
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "error-summary" in page and "نیمروز" in page
+    area.refresh_from_db()
+    assert area.local_names == {"fa": "نیمروز"}
+    assert admin_client.get("/console/areas/999999/names/").status_code == 404
+
+
+def test_only_administrators_edit_an_area_s_names(author_client, approver_client):
+    area = Area.objects.create(country="AF", region="AF-KAB", name="Kabul")
+    for client in (author_client, approver_client):
+        assert client.post(f"/console/areas/{area.pk}/names/", {"name_fa": "کابل"}).status_code == 403
+    area.refresh_from_db()
+    assert area.local_names == {}

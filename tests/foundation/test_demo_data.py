@@ -23,6 +23,9 @@ def test_demo_data_tells_the_august_2021_story_and_loads_once():
     assert Presence.objects.filter(region="AF-KAB").count() >= 50
     assert AlertTemplate.objects.filter(level=4, language="fa").exists()
     assert CheckIn.objects.filter(status=CheckIn.Status.NEEDS_ASSISTANCE).exists()
+    # The Dari texts name the places in Dari.
+    assert Area.objects.get(region="AF-JOW").name_in("fa") == "جوزجان"
+    assert country.name_in("fa") == "افغانستان" and country.name_in("ps") == "Afghanistan"
     citizens = Citizen.objects.count()
     call_command("load_demo_data")
     assert Citizen.objects.count() == citizens

@@ -6,8 +6,9 @@ import datetime
 from collections import Counter
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 
+from alerts.levels import level_name
 from alerts.models import Alert, Delivery
 from alerts.services import fanout
 from alerts.services.alerts import abort_alert, approve_alert, submit_for_approval
@@ -298,6 +299,31 @@ def test_texts_follow_the_recipients_language_with_fallback(
     bodies = {r["to"][0]: r["body"] for r in sending.received("sms")}
     assert bodies[dari.phone] == f"FA {dari.full_name}"
     assert bodies[french.phone] == f"EN {french.full_name}"
+
+
+def test_area_names_and_level_words_follow_the_language_of_each_text(
+    sending, afghanistan, author, approver, django_capture_on_commit_callbacks
+) -> None:
+    """A Dari text names the area in Dari and the level in Dari words; the English
+    fallback (also what a French reader gets) in English, whatever the worker's language."""
+    afghanistan.local_names = {"fa": "افغانستان"}
+    afghanistan.save()
+    dari = present(preferred_language="fa")
+    french = present(phone_only=True, preferred_language="fr")
+    texts = {
+        "en": {"sms_text": "{area}: {level_name}", "email_subject": "{area}", "email_body": "{level_name}"},
+        "fa": {"sms_text": "{area}: {level_name}", "email_subject": "{area}", "email_body": "{level_name}"},
+    }
+    approved(author, approver, [afghanistan], django_capture_on_commit_callbacks, texts=texts, advisory_level=4)
+    with translation.override("fa"):
+        words_fa = level_name(4)
+    words_en = level_name(4)
+    assert words_fa != words_en  # the level's words have a Dari translation
+    bodies = {r["to"][0]: r["body"] for r in sending.received("sms")}
+    assert bodies[dari.phone] == f"افغانستان: {words_fa}"
+    assert bodies[french.phone] == f"Afghanistan: {words_en}"
+    (email,) = [r["json"] for r in sending.received("email") if r["json"]["subject"] == "افغانستان"]
+    assert words_fa in email["content"][0]["value"]
 
 
 def test_progress_counts_by_channel_and_state(

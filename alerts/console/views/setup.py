@@ -29,7 +29,42 @@ class TemplateForm(forms.ModelForm):
         widgets = {"sms_text": forms.Textarea(attrs={"rows": 4}), "email_body": forms.Textarea(attrs={"rows": 10})}
 
 
-class AreaForm(forms.Form):
+def _other_languages() -> list[tuple[str, str]]:
+    """The alert languages besides the fallback: those an area may have a name of its own in."""
+    return [(code, label) for code, label in settings.ALERT_LANGUAGES if code != settings.ALERT_FALLBACK_LANGUAGE]
+
+
+class LocalNamesMixin:
+    """One optional field per alert language for the area's name in it (``Area.local_names``)."""
+
+    fields: dict[str, forms.Field]
+
+    def add_local_name_fields(self, initial: dict[str, str] | None = None) -> None:
+        for code, label in _other_languages():
+            self.fields[f"name_{code}"] = forms.CharField(
+                label=gettext_lazy("Name in %(language)s") % {"language": label},
+                max_length=120,
+                required=False,
+                initial=(initial or {}).get(code, ""),
+                help_text=gettext_lazy("What {area} says in a text in this language. Empty: the name staff see."),
+            )
+
+    def local_names(self, data: dict) -> dict[str, str]:
+        """The names given, by language code (empty ones left out)."""
+        names = {code: (data.get(f"name_{code}") or "").strip() for code, _label in _other_languages()}
+        return {code: name for code, name in names.items() if name}
+
+    def local_name_fields(self) -> list:
+        return [self[f"name_{code}"] for code, _label in _other_languages()]  # type: ignore[index]
+
+
+class AreaNamesForm(LocalNamesMixin, forms.Form):
+    def __init__(self, *args: object, area: Area, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.add_local_name_fields(area.local_names)
+
+
+class AreaForm(LocalNamesMixin, forms.Form):
     country = forms.ChoiceField(label=gettext_lazy("Country"))
     region = forms.CharField(
         label=gettext_lazy("Region (ISO 3166-2 code)"),
@@ -50,6 +85,7 @@ class AreaForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["country"].choices = list(countries)
         self.fields["level"].choices = [("", "—")] + [(n, f"{n} · {name}") for n, name in level_choices()]
+        self.add_local_name_fields()
 
     def clean(self) -> dict:
         data = super().clean()
@@ -112,7 +148,11 @@ def area_list(request: HttpRequest) -> HttpResponse:
         try:
             with transaction.atomic():
                 area = Area.objects.create(
-                    country=data["country"], region=data["region"], name=data["name"], level=data.get("level")
+                    country=data["country"],
+                    region=data["region"],
+                    name=data["name"],
+                    local_names=form.local_names(data),
+                    level=data.get("level"),
                 )
                 record_audit(request.user, "create_area", area, None, snapshot(area))
         except IntegrityError:
@@ -124,5 +164,30 @@ def area_list(request: HttpRequest) -> HttpResponse:
         request,
         "alerts/console/areas.html",
         {"form": form, "areas": Area.objects.order_by("country", "region")},
+        status=400 if form.errors else 200,
+    )
+
+
+@console_view(Capability.MANAGE_SETUP)
+def area_names(request: HttpRequest, area_id: int) -> HttpResponse:
+    """An area's names in the other alert languages: what {area} says in texts in them."""
+    try:
+        area = Area.objects.get(pk=area_id)
+    except Area.DoesNotExist:
+        raise Http404 from None
+    form = AreaNamesForm(request.POST or None, area=area)
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            locked = Area.objects.select_for_update().get(pk=area.pk)
+            before = {"local_names": locked.local_names}
+            locked.local_names = form.local_names(form.cleaned_data)
+            locked.save(update_fields=["local_names"])
+            record_audit(request.user, "edit_area_names", locked, before, {"local_names": locked.local_names})
+        messages.success(request, _("Names of %(name)s saved.") % {"name": area.name})
+        return redirect("console:areas")
+    return render(
+        request,
+        "alerts/console/area_names.html",
+        {"form": form, "area": area},
         status=400 if form.errors else 200,
     )
