@@ -24,6 +24,7 @@ from registrations.forms import (
     RegistrationContactForm,
 )
 from registrations.geo import regions_of
+from registrations.languages import use_citizen_language
 from registrations.models import Citizen, Presence
 from registrations.phones import masked_email, masked_phone
 from registrations.ratelimit import over_limit, too_many
@@ -185,10 +186,14 @@ def manage_request(request: HttpRequest) -> HttpResponse:
 
 
 def _citizen_from_link(request: HttpRequest, token: str) -> Citizen:
+    """The citizen a manage link names; the rest of the request is in their language
+    (``registrations.languages``). Raises Http404 for a link that is not valid."""
     try:
-        return services.load_manage_token(token)
+        citizen = services.load_manage_token(token)
     except services.LinkError:
         raise Http404(_("This link is not valid or has expired.")) from None
+    use_citizen_language(request, citizen)
+    return citizen
 
 
 @never_cache
@@ -215,6 +220,7 @@ def manage(request: HttpRequest, token: str) -> HttpResponse:
             with transaction.atomic():
                 pending_token = services.update_contact_details(citizen, contact_form.cleaned_data)
                 services.replace_household(citizen, household_formset.members())
+            use_citizen_language(request, citizen)  # say it in the language just chosen
             messages.success(request, _("Your changes are saved."))
             if pending_token:
                 return redirect("registrations:pending", token=pending_token)

@@ -6,6 +6,9 @@ CSRF-exempt on purpose: the signed token in the URL is what authorises them (a f
 without it can do nothing), RFC 8058 one-click unsubscribe comes from mail providers
 with no cookies and no CSRF token, and a citizen checking in on a failing phone must not
 be refused over a lost cookie.
+
+Both pages are in the citizen's own language, not the browser's, unless this browser
+picked one with the site's language switcher (``registrations.languages``).
 """
 
 from __future__ import annotations
@@ -13,14 +16,18 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from alerts.models import CheckIn
+from alerts.models import Alert, CheckIn
+from alerts.services.alert_words import alert_words
 from alerts.services.checkins import record_check_in
 from alerts.services.links import STATUS_SLUGS, InvalidLink, load_check_in_token, load_unsubscribe_token
 from alerts.services.opt_outs import opt_out_email
+from registrations.languages import use_citizen_language
 
 
 def _mask_email(address: str) -> str:
@@ -33,6 +40,15 @@ def _invalid(request: HttpRequest) -> HttpResponse:
     return render(request, "alerts/link_invalid.html", status=404)
 
 
+def _alert_line(alert: Alert | None, language: str) -> SafeString | str:
+    """The alert being answered, in its own words (never the staff's title), isolated in
+    a ``<bdi>`` so that an English line reads right on a Dari page; "" for none."""
+    words = alert_words(alert, language) if alert is not None else None
+    if words is None:
+        return ""
+    return format_html('<bdi lang="{}">{}</bdi>', words.language, words.text)
+
+
 @csrf_exempt
 @never_cache
 @require_http_methods(["GET", "HEAD", "POST"])
@@ -42,6 +58,7 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
         target = load_unsubscribe_token(token)
     except InvalidLink:
         return _invalid(request)
+    use_citizen_language(request, target.citizen)
     if target.address is None:
         # The citizen has changed address since: no alert email goes to the old one.
         return render(request, "alerts/unsubscribe_done.html", {"masked_address": ""})
@@ -65,18 +82,24 @@ def check_in(request: HttpRequest, token: str, answer: str | None = None) -> Htt
         return _invalid(request)
     if answer is not None and answer not in STATUS_SLUGS:
         return _invalid(request)
+    language = use_citizen_language(request, target.citizen)
     choices = [(slug, CheckIn.Status(status).label) for slug, status in STATUS_SLUGS.items()]
     if request.method == "POST":
         slug = request.POST.get("answer") or answer or ""
         if slug not in STATUS_SLUGS:
-            context = {"choices": choices, "alert": target.alert, "error": True, "token": token}
+            context = {
+                "choices": choices,
+                "alert_line": _alert_line(target.alert, language),
+                "error": True,
+                "token": token,
+            }
             return render(request, "alerts/check_in.html", context, status=400)
         record_check_in(target.citizen, STATUS_SLUGS[slug], source=CheckIn.Source.LINK, alert=target.alert)
         # Post/redirect/get: reloading the thank-you page records nothing twice.
         return redirect(reverse("links:check-in", args=[token]) + f"?recorded={slug}")
     recorded = request.GET.get("recorded")
     context = {
-        "alert": target.alert,
+        "alert_line": _alert_line(target.alert, language),
         "token": token,
         "choices": choices,
         "answer": answer,

@@ -7,7 +7,7 @@ from django.test import Client
 
 from alerts.models import CheckIn
 from alerts.services.links import check_in_url
-from tests.factories import AlertFactory, CitizenFactory
+from tests.factories import AlertFactory, AlertTextFactory, CitizenFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -19,6 +19,7 @@ def _path(url: str) -> str:
 def test_get_shows_three_big_answers_and_records_nothing(client) -> None:
     citizen = CitizenFactory()
     alert = AlertFactory(title="Leave Kabul by road today")
+    AlertTextFactory(alert=alert, email_subject="Leave Kabul by road today")
     response = client.get(_path(check_in_url(citizen, alert)))
     assert response.status_code == 200
     page = response.content.decode()

@@ -6,7 +6,7 @@ import pytest
 
 from alerts.models import CheckIn
 from alerts.services.links import check_in_url, unsubscribe_url
-from tests.factories import AlertFactory, CitizenFactory
+from tests.factories import AlertFactory, AlertTextFactory, CitizenFactory
 from tests.fixtures.browser import PHONE, save_screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -46,6 +46,40 @@ def test_a_citizen_checks_in_with_one_tap_on_a_phone(live_server, settings, phon
         CheckIn.Source.LINK,
         alert,
     )
+
+
+def test_a_dari_citizen_checks_in_in_dari_on_a_phone_set_to_english(live_server, browser) -> None:
+    context = browser.new_context(
+        viewport=PHONE, has_touch=True, is_mobile=True, java_script_enabled=False, locale="en-US"
+    )
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    citizen = CitizenFactory(preferred_language="fa")
+    alert = AlertFactory(title="Kabul L4 wave 2 (internal)", live=True)
+    AlertTextFactory(alert=alert, language="en", email_subject="Leave Kabul now: go to the northern gate")
+    AlertTextFactory(alert=alert, language="fa", email_subject="همین حالا کابل را ترک کنید: به دروازه شمالی بروید")
+    try:
+        page.goto(_at(live_server, check_in_url(citizen, alert)))
+        assert page.locator("html").get_attribute("lang") == "fa"
+        assert page.locator("html").get_attribute("dir") == "rtl"
+        assert page.locator("h1").inner_text() == "به سفارت بگویید که چطور هستید"
+        line = page.locator("p.alert-words")
+        assert "همین حالا کابل را ترک کنید" in line.inner_text()
+        assert "Kabul L4" not in page.content()
+        buttons = page.locator("form.answers button")
+        assert buttons.all_inner_texts()[0] == "من در امان هستم"
+        for box in (buttons.nth(i).bounding_box() for i in range(3)):
+            assert box["height"] >= 48 and box["width"] >= 300
+        # Nothing wider than the phone: no sideways scrolling.
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        save_screenshot(page, "check-in-3-answers-dari-phone")
+        buttons.nth(0).click()
+        assert page.locator("html").get_attribute("lang") == "fa"
+        assert "ما ثبت کردیم" in page.locator("p.recorded").inner_text()
+        save_screenshot(page, "check-in-4-recorded-dari-phone")
+    finally:
+        context.close()
+    assert CheckIn.objects.get().status == CheckIn.Status.SAFE
 
 
 def test_a_citizen_unsubscribes_with_the_button_on_a_phone(live_server, phone_without_js) -> None:
