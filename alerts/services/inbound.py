@@ -85,9 +85,42 @@ def _register_url() -> str:
     return settings.PUBLIC_BASE_URL + reverse("registrations:register")
 
 
-def reply_for(kind: str, *, citizen: Citizen | None, status: str | None = None) -> str:
-    """The SMS answer to a message of ``kind`` (in the citizen's language when we have it)."""
-    language = citizen.preferred_language if citizen else settings.LANGUAGE_CODE
+# The Unicode blocks of the Arabic script, in which Dari and Pashto are written: Arabic,
+# Arabic Supplement, Arabic Extended-A, and the presentation forms some phones send.
+_ARABIC_SCRIPT = ((0x0600, 0x06FF), (0x0750, 0x077F), (0x08A0, 0x08FF), (0xFB50, 0xFDFF), (0xFE70, 0xFEFF))
+#: the answer's language to a message in the Arabic script from a number we do not know
+ARABIC_SCRIPT_REPLY_LANGUAGE = "fa"
+
+
+def _in_arabic_script(char: str) -> bool:
+    code = ord(char)
+    return any(low <= code <= high for low, high in _ARABIC_SCRIPT)
+
+
+def written_in_arabic_script(body: str) -> bool:
+    """Whether at least half of the message's letters are in the Arabic script (Dari,
+    Pashto). Arabic-Indic digits (۱ ۲ ۳) count as its letters; ASCII digits, spaces,
+    punctuation and emoji belong to no script and do not count. False without letters."""
+    letters = [char for char in body or "" if char.isalpha() or (char.isdigit() and not char.isascii())]
+    arabic = sum(1 for char in letters if _in_arabic_script(char))
+    return bool(letters) and 2 * arabic >= len(letters)
+
+
+def reply_language(citizen: Citizen | None, body: str = "") -> str:
+    """The language to answer an SMS in: the citizen's own; for a number we do not know,
+    Dari when the message is written in the Arabic script (``written_in_arabic_script``:
+    a Dari or Pashto writer reads Dari more easily than English), else
+    ``settings.LANGUAGE_CODE``."""
+    if citizen is not None:
+        return citizen.preferred_language
+    if written_in_arabic_script(body):
+        return ARABIC_SCRIPT_REPLY_LANGUAGE
+    return settings.LANGUAGE_CODE
+
+
+def reply_for(kind: str, *, citizen: Citizen | None, status: str | None = None, body: str = "") -> str:
+    """The SMS answer to a message of ``kind``, text ``body``, in ``reply_language``."""
+    language = reply_language(citizen, body)
     with translation.override(language):
         if kind == Kind.OPT_OUT:
             # Twilio confirms STOP itself and refuses any further message to the number
@@ -130,7 +163,8 @@ def record_inbound_sms(
       recent alert that reached the number, if any;
     - anything else is kept as kind OTHER for staff.
     Twilio's ``opt_out_type`` (STOP/START/HELP), when given, decides the kind. Unknown
-    numbers are stored too, and answered with how to register. The same
+    numbers are stored too, and answered with how to register (in Dari when the message
+    is written in the Arabic script, see ``reply_language``). The same
     ``message_sid`` again changes nothing and gets the same answer. Raises ValueError
     when ``message_sid`` or ``from_number`` is empty.
     """
@@ -188,7 +222,9 @@ def _record(
         record_check_in(
             citizen, status, source=CheckIn.Source.SMS, raw_text=body or "", alert=alert, inbound_message=message
         )
-    return InboundResult(message=message, created=True, reply=reply_for(kind, citizen=citizen, status=status))
+    return InboundResult(
+        message=message, created=True, reply=reply_for(kind, citizen=citizen, status=status, body=body)
+    )
 
 
 def _duplicate(message: InboundMessage) -> InboundResult:
@@ -197,5 +233,5 @@ def _duplicate(message: InboundMessage) -> InboundResult:
         check_in = CheckIn.objects.filter(inbound_message=message).only("status").first()
         status = check_in.status if check_in else None
     logger.info("inbound sms %s already recorded; nothing changed", message.provider_message_id)
-    reply = reply_for(message.kind, citizen=message.citizen, status=status)
+    reply = reply_for(message.kind, citizen=message.citizen, status=status, body=message.body)
     return InboundResult(message=message, created=False, reply=reply)

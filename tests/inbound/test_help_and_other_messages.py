@@ -53,6 +53,43 @@ def test_an_unknown_number_is_told_how_to_register_and_the_message_kept(client) 
     assert message.kind == InboundMessage.Kind.OTHER
 
 
+NOT_REGISTERED_FA = "این شماره برای هشدارهای سفارت ثبت نشده است"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["سلام، آیا کسی هست؟", "امن", "زه په کابل کې یم", "کمک لازم دارم، ۳ نفر", "ok کمک"],
+    ids=["dari", "dari-check-in-word", "pashto", "arabic-indic-digits", "mostly-dari"],
+)
+def test_an_unknown_number_writing_in_the_arabic_script_is_answered_in_dari(client, text: str) -> None:
+    status, reply = text_us(client, "+93700900777", text)
+    assert status == 200
+    assert reply.startswith(NOT_REGISTERED_FA)
+    assert "http://testserver/" in reply
+    assert "not registered" not in reply
+    assert InboundMessage.objects.get().body == text
+
+
+@pytest.mark.parametrize("text", ["Hello, is anyone there?", "SAFE", "1", "👍", "", "Salam, kumak"])
+def test_an_unknown_number_writing_anything_else_is_answered_in_english(client, text: str) -> None:
+    status, reply = text_us(client, "+93700900778", text)
+    assert "not registered" in reply
+    assert NOT_REGISTERED_FA not in reply
+
+
+def test_a_citizens_own_language_wins_over_the_script_they_write_in(client) -> None:
+    citizen = CitizenFactory(preferred_language="en")
+    status, reply = text_us(client, citizen.phone, "ما در میدان هوایی هستیم")
+    assert "staff" in reply  # kept for staff, answered in English
+
+
+def test_a_repeated_unknown_message_in_dari_gets_the_same_dari_answer(client) -> None:
+    first = text_us(client, "+93700900779", "سلام", sid="SMdari0001")
+    second = text_us(client, "+93700900779", "سلام", sid="SMdari0001")
+    assert first == second
+    assert first[1].startswith(NOT_REGISTERED_FA)
+
+
 def test_a_check_in_word_from_an_unknown_number_is_kept_for_staff(client) -> None:
     status, reply = text_us(client, "+447700900778", "SAFE")
     assert "not registered" in reply
