@@ -112,6 +112,20 @@ def env_time_zone(name: str, default: str) -> str:
     return value
 
 
+def env_cap_name(name: str, default: str) -> str:
+    """Return a CAP 1.2 sender (or identifier part) from ``name``.
+
+    CAP forbids spaces, commas and the characters ``<`` and ``&`` in ``sender`` and
+    ``identifier``; an empty or offending value raises ImproperlyConfigured.
+    """
+    value = env.str(name, default=default).strip()
+    if not value or any(ch.isspace() or ch in ",<&" for ch in value):
+        raise ImproperlyConfigured(
+            f"{name} must be a CAP sender such as alerts@embassy.example (no spaces, commas, < or &), not {value!r}"
+        )
+    return value
+
+
 def env_db(name: str, default: str) -> dict:
     """Parse a database URL; a malformed one is an error at start."""
     raw = env.str(name, default=default)

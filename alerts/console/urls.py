@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from alerts.console.views import alerts, audit, auth, board, history, inbox, setup, situation, staff
+from alerts.console.views import alerts, audit, auth, board, cap, history, inbox, setup, situation, staff
 
 app_name = "console"
 
@@ -27,6 +27,7 @@ urlpatterns = [
     path("alerts/<int:alert_id>/approve/", alerts.alert_approve, name="alert-approve"),
     path("alerts/<int:alert_id>/progress/", alerts.alert_progress_page, name="alert-progress"),
     path("alerts/<int:alert_id>/progress.json", alerts.alert_progress_json, name="alert-progress-json"),
+    path("alerts/<int:alert_id>/cap.xml", cap.alert_cap, name="alert-cap"),
     path("alerts/<int:alert_id>/abort/", alerts.alert_abort, name="alert-abort"),
     path("alerts/<int:alert_id>/correct/", alerts.alert_correct, name="alert-correct"),
     path("messages/", inbox.inbox, name="inbox"),

@@ -9,6 +9,7 @@ from django.utils.translation import gettext_noop
 from embassy.env import (
     env,
     env_bool,
+    env_cap_name,
     env_choice,
     env_db,
     env_float,
@@ -220,6 +221,10 @@ SENDGRID_WEBHOOK_PUBLIC_KEY = env_secret("SENDGRID_WEBHOOK_PUBLIC_KEY", "")
 SENDGRID_WEBHOOK_MAX_AGE_SECONDS = env_int("SENDGRID_WEBHOOK_MAX_AGE_SECONDS", 600, minimum=1)
 EMAIL_FROM_ADDRESS = env_secret("EMAIL_FROM_ADDRESS", "alerts@embassy.example") or ""
 EMAIL_FROM_NAME = env_secret("EMAIL_FROM_NAME", "Embassy alerts") or ""
+# CAP 1.2 <sender>, and the prefix of every alert's <identifier>: globally unique (a
+# domain name or an address of the embassy's), and never changed once CAP documents
+# are out, since an Update or Cancel names the alert it corrects by sender and identifier.
+CAP_SENDER = env_cap_name("CAP_SENDER", "alerts@embassy.example")
 PROVIDER_TIMEOUT_SECONDS = env_float("PROVIDER_TIMEOUT_SECONDS", 10.0, minimum=0.1)
 # Messages per second for each SMS sender, shared by every worker through Redis.
 SMS_RATE_PER_SECOND = env_int("SMS_RATE_PER_SECOND", 100, minimum=1)

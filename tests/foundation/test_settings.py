@@ -68,3 +68,15 @@ def test_production_starts_with_debug_off_when_configured():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+def test_it_reads_a_cap_sender_and_refuses_one_cap_forbids(monkeypatch):
+    from embassy.env import env_cap_name
+
+    assert env_cap_name("CAP_SENDER_X", "alerts@embassy.example") == "alerts@embassy.example"
+    monkeypatch.setenv("CAP_SENDER_X", " cap@kabul.embassy.example ")
+    assert env_cap_name("CAP_SENDER_X", "x") == "cap@kabul.embassy.example"
+    for bad in ("", "the embassy", "a,b", "a<b", "a&b"):
+        monkeypatch.setenv("CAP_SENDER_X", bad)
+        with pytest.raises(ImproperlyConfigured, match="CAP_SENDER_X must be a CAP sender"):
+            env_cap_name("CAP_SENDER_X", "x")
