@@ -1,7 +1,7 @@
 """The stub answers as the providers' published OpenAPI descriptions say they answer.
 
 Requests are made over plain HTTP (not through our channels) and checked, together with
-the answers, by openapi-core against /work/shared/contracts. Twilio's description lists
+the answers, by openapi-core against ../shared/contracts. Twilio's description lists
 no error answers; those are checked against the error body Twilio documents
 (``{code, message, more_info, status}``). What our channels send is checked against the
 same descriptions' request schemas.
@@ -25,7 +25,8 @@ from werkzeug.datastructures import Headers, ImmutableMultiDict
 from alerts.channels import OutgoingMessage, get_channel
 from alerts.channels.base import PersonalizedBatch, Recipient
 
-CONTRACTS = Path("/work/shared/contracts")
+# The shared contracts folder beside this repository (../shared/contracts), as CI's clean clone has it.
+CONTRACTS = Path(__file__).resolve().parents[2].parent / "shared" / "contracts"
 TWILIO_HOST = "https://api.twilio.com"
 SENDGRID_HOST = "https://api.sendgrid.com"
 # Twilio's documented error body (https://www.twilio.com/docs/usage/twilios-response#response-formats-exceptions).
