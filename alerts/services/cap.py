@@ -92,9 +92,10 @@ def _public_text(text: str, values: dict[str, str]) -> str:
     """``text`` with the alert's placeholders filled and the personal ones left out.
 
     A line that held a personal placeholder and keeps only a label or a salutation is
-    dropped with it.
+    dropped with it, and so is a label on the line before it ("Check in:" above
+    "{checkin_link}").
     """
-    lines = []
+    lines: list[str] = []
     for line in (text or "").split("\n"):
         try:
             compiled = compile_text(line)
@@ -104,6 +105,8 @@ def _public_text(text: str, values: dict[str, str]) -> str:
         filled = compiled.render(values)
         filled = _SPACES.sub(" ", _SPACE_BEFORE_PUNCTUATION.sub(r"\1", filled)).strip()
         if compiled.fields & _LEFT_OUT.keys() and _only_a_label(filled):
+            if not filled and lines and lines[-1].rstrip().endswith((":", "：")):
+                lines.pop()  # the label of what was left out
             continue
         lines.append(filled)
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()

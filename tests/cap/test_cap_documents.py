@@ -274,3 +274,12 @@ def test_a_long_sms_headline_is_cut_to_about_160_characters(schema, areas):
     info = document(schema, alert).find("cap:info", NS)
     assert len(value(info, "cap:headline")) <= 160
     assert value(info, "cap:description").startswith("Leave now. Leave now.")
+
+
+def test_a_label_on_the_line_above_a_personal_link_is_left_out_with_it() -> None:
+    from alerts.services.cap import _public_text
+
+    text = "Leave now.\n\nTell us at once if you need assistance:\n{checkin_link}\n\nStay safe."
+    assert _public_text(text, {"area": "Kabul"}) == "Leave now.\n\nStay safe."
+    # A label whose line still says something after it stays.
+    assert _public_text("Meet at:\nGate 3\n{checkin_link}", {}) == "Meet at:\nGate 3"
