@@ -31,30 +31,15 @@ from alerts.services.failures import not_sent_reasons
 
 S = Alert.State
 EDITABLE = (S.DRAFT, S.AWAITING_APPROVAL)
-ALERT_FIELDS = [
-    "title",
+#: What an alert's audit entries record: every field staff edit on the compose form
+#: (its areas are added by ``_alert_state``), so a field added to the form is audited
+#: with it (urgency and severity, which decide whether unverified contacts may be
+#: included, and the expiry once were not), and the fields the workflow sets.
+ALERT_FIELDS = [name for name in AlertForm.Meta.fields if name not in ("areas", "excluded_areas")] + [
     "state",
-    "is_test",
     "msg_type",
     "references",
-    "send_sms",
-    "send_email",
-    "center_latitude",
-    "center_longitude",
-    "radius_km",
-    "center_name",
-    "center_region",
-    "advisory_level",
     "include_unverified",
-    "fallback_language",
-    # CAP details: urgency and severity decide whether unverified contacts may be
-    # included (alerts.services.alerts.is_urgent), the expiry when sending stops.
-    "category",
-    "urgency",
-    "severity",
-    "certainty",
-    "response_type",
-    "expires_at",
     "send_at",
     "approved_by",
     "aborted_by",
