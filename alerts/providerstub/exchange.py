@@ -34,6 +34,7 @@ def request_record(request: web.Request, api: str, started: float, received_at: 
 
 
 async def answer(
+    request: web.Request,
     state: StubState,
     record: dict[str, Any],
     generation: int,
@@ -45,7 +46,9 @@ async def answer(
 
     Waits the configured latency (or a failure rule's), then answers with the refusal,
     the failure the next matching rule asks for, or ``accepted()``; records the request
-    with its status either way.
+    with its status either way. A lost answer (``lose_answer_rate``, a ``lose_answer``
+    rule) is accepted and recorded as any other (``answer_lost`` set), then the
+    connection is dropped unanswered: the client sees it closed mid-request.
     """
     failure = state.pick_failure(record["api"], record["to"]) if refused is None else None
     config = state.config
@@ -58,11 +61,17 @@ async def answer(
         await asyncio.sleep(delay_ms / 1000)
     if refused is not None:
         response = refused
-    elif failure is not None:
+    elif failure is not None and not failure.lose_answer:
         response = failed(failure)
     else:
         response = accepted()
     record["status"] = response.status
     record["finished"] = time.monotonic()
+    if failure is not None and failure.lose_answer:
+        record["answer_lost"] = True
+        state.record(record, generation)
+        if request.transport is not None:
+            request.transport.abort()  # closed at once, nothing written
+        raise asyncio.CancelledError  # nothing more to do for this request: no answer
     state.record(record, generation)
     return response

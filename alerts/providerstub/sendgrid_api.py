@@ -214,6 +214,7 @@ class SendGridAPI:
             refused, payload = self._validate(request, raw, record)
             config = state.config
             return await answer(
+                request,
                 state,
                 record,
                 generation,

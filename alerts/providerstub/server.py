@@ -185,8 +185,13 @@ class ProviderStub:
         to: list[str] | str | None = None,
         retry_after: int | None = None,
         latency_ms: float | None = None,
+        lose_answer: bool = False,
     ) -> FailureRule:
-        """Make the next ``count`` matching requests fail (``None``: every one until reset)."""
+        """Make the next ``count`` matching requests fail (``None``: every one until reset).
+
+        ``lose_answer=True``: they are taken as accepted ones (stored, recorded, called
+        back), then the connection is dropped without an answer.
+        """
         rule = FailureRule(
             api=api,
             remaining=count,
@@ -195,6 +200,7 @@ class ProviderStub:
             to=[to] if isinstance(to, str) else to,
             retry_after=retry_after,
             latency_ms=latency_ms,
+            lose_answer=lose_answer,
         )
         self.state.add_rule(rule)
         return rule

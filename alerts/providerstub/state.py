@@ -55,6 +55,9 @@ class StubConfig:
     failure_http_status: int = 500  # ... with this status
     failure_twilio_code: int | None = None  # ... and this Twilio code (default: from the status)
     retry_after: int | None = None  # Retry-After header (seconds) on 429 answers
+    # Share of provider requests the stub takes (stored, recorded, called back as an
+    # accepted one) and then drops the connection without answering: a lost answer.
+    lose_answer_rate: float = 0.0
     # Where callbacks go. None: no callbacks at all. Twilio status callbacks are POSTed to
     # callback_base + the path and query of the message's StatusCallback; SendGrid events
     # to callback_base + sendgrid_events_path.
@@ -96,6 +99,9 @@ class FailureRule:
     to: list[str] | None = None
     retry_after: int | None = None
     latency_ms: float | None = None  # answer this late (to provoke client timeouts)
+    # Take the message as an accepted one, then drop the connection without answering
+    # (no twilio_code or http_status needed): the provider has it, the client never hears.
+    lose_answer: bool = False
 
     def matches(self, api: str, destinations: list[str]) -> bool:
         if self.api != api or self.remaining == 0:
@@ -114,6 +120,7 @@ class Failure:
     twilio_code: int | None = None
     retry_after: int | None = None
     latency_ms: float | None = None
+    lose_answer: bool = False  # accepted, then the connection dropped without an answer
 
 
 class StubState:
@@ -149,8 +156,8 @@ class StubState:
     def add_rule(self, rule: FailureRule) -> None:
         if rule.api not in ("sms", "email"):
             raise ValueError("api must be 'sms' or 'email'")
-        if rule.twilio_code is None and rule.http_status is None:
-            raise ValueError("a failure needs a twilio_code or an http_status")
+        if rule.twilio_code is None and rule.http_status is None and not rule.lose_answer:
+            raise ValueError("a failure needs a twilio_code, an http_status or lose_answer")
         with self._lock:
             self.rules.append(rule)
 
@@ -175,6 +182,8 @@ class StubState:
                     if rule.matches(api, destinations):
                         if rule.remaining is not None:
                             rule.remaining -= 1
+                        if rule.lose_answer:
+                            return Failure(0, latency_ms=rule.latency_ms, lose_answer=True)
                         status = rule.http_status
                         if status is None:
                             status = TWILIO_ERRORS.get(rule.twilio_code or 0, (400, ""))[0]
@@ -182,6 +191,8 @@ class StubState:
         config = self.config
         if config.failure_rate and random.random() < config.failure_rate:
             return Failure(config.failure_http_status, config.failure_twilio_code, config.retry_after)
+        if config.lose_answer_rate and random.random() < config.lose_answer_rate:
+            return Failure(0, lose_answer=True)
         return None
 
     def record(self, entry: dict[str, Any], generation: int) -> None:

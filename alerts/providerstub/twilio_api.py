@@ -171,6 +171,7 @@ class TwilioAPI:
             )
             config = state.config
             return await answer(
+                request,
                 state,
                 record,
                 generation,

@@ -66,6 +66,21 @@ def test_failures_added_over_http_fail_the_next_requests(stub_providers):
     assert [isinstance(r, ChannelError) and r.opted_out for r in results] == [True, False, True, False]
 
 
+def test_lost_answers_asked_for_over_http_are_taken_but_never_answered(stub_providers):
+    rule = requests.post(f"{stub_providers.url}/_stub/failures", json={"api": "sms", "lose_answer": True}, timeout=5)
+    assert rule.status_code == 201
+    config = requests.post(f"{stub_providers.url}/_stub/config", json={"lose_answer_rate": 1.0}, timeout=5)
+    assert config.json()["config"]["lose_answer_rate"] == 1.0
+
+    results = get_channel("sms").send_batch([sms(), sms("+447700900124")])
+
+    assert [isinstance(r, ChannelError) for r in results] == [True, True]
+    received = stub_providers.received("sms")
+    assert [(r["status"], r["answer_lost"]) for r in received] == [(201, True), (201, True)]
+    assert stub_providers.stats()["messages_stored"] == 2  # a look-up finds them
+    assert stub_providers.stats()["failed_requests"] == 0
+
+
 def test_reset_forgets_everything(stub_providers):
     stub_providers.configure(latency_ms=5)
     stub_providers.fail_next(3, twilio_code=21211)

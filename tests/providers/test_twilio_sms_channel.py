@@ -205,6 +205,23 @@ def test_messages_to_a_number_can_be_looked_up_after_a_lost_answer(stub_provider
     assert channel.messages_to("+447700900123", since=datetime.now(UTC) + timedelta(minutes=1)) == []
 
 
+def test_a_lost_answer_is_an_unclear_outcome_and_the_message_is_found_by_look_up(stub_providers):
+    from datetime import UTC, datetime, timedelta
+
+    channel = TwilioSMSChannel()
+    before = datetime.now(UTC) - timedelta(seconds=1)
+    stub_providers.fail_next(1, lose_answer=True)
+
+    [result] = channel.send_batch([sms("+447700900123", "Lost answer")])
+
+    assert isinstance(result, ChannelError) and result.permanent is False
+    assert result.code == "connection"  # one of the pipeline's ambiguous codes: looked up first
+    [record] = stub_providers.received("sms")
+    assert record["status"] == 201 and record["answer_lost"] is True
+    [found] = channel.messages_to("+447700900123", since=before)
+    assert (found.sid, found.body) == (record["sid"], "Lost answer")
+
+
 def test_send_batch_reuses_its_connections(stub_providers, settings):
     settings.SMS_CONCURRENCY = 10
 
