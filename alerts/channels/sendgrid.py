@@ -224,15 +224,23 @@ class SendGridEmailChannel(BatchFirstChannel):
                 refused = refused_personalizations(exc)
         except TimeoutError:
             error = ChannelError(f"sendgrid: no answer within {self.timeout:g}s", permanent=False, code="timeout")
-        except (urllib.error.URLError, HTTPException, OSError) as exc:
-            # URLError wraps a refused connection or a timeout while connecting.
-            reason = getattr(exc, "reason", exc)
+        except urllib.error.URLError as exc:
+            # urllib wraps what fails before the request is out (a refused connection, a
+            # timeout while connecting): SendGrid cannot have taken it, safe to retry.
+            reason = exc.reason
             if isinstance(reason, TimeoutError):
                 error = ChannelError(f"sendgrid: no answer within {self.timeout:g}s", permanent=False, code="timeout")
             else:
                 error = ChannelError(
                     f"sendgrid: connection failed ({type(reason).__name__})", permanent=False, code="connection"
                 )
+        except (HTTPException, OSError) as exc:
+            # The request went out and the connection dropped before the answer was read
+            # (RemoteDisconnected, a reset, IncompleteRead): SendGrid may well have taken
+            # it, so this is as unclear as a timeout and must never be sent again.
+            error = ChannelError(
+                f"sendgrid: connection lost before the answer ({type(exc).__name__})", permanent=False, code="answer"
+            )
         else:
             message_id = response.headers.get("X-Message-Id", "")
             if not message_id:

@@ -207,6 +207,20 @@ def test_a_refused_connection_is_transient(stub_providers, settings):
     assert caught.value.code == "connection"
 
 
+def test_a_connection_lost_before_the_answer_is_an_unclear_outcome(stub_providers):
+    # SendGrid took the request, then the connection dropped: the pipeline must not
+    # send it again, so this is "answer" (as unclear as a timeout), not "connection".
+    stub_providers.fail_next(1, api="email", lose_answer=True)
+
+    with pytest.raises(ChannelError) as caught:
+        get_channel("email").send(email("a@example.org"))
+
+    assert caught.value.permanent is False
+    assert caught.value.code == "answer"
+    [record] = stub_providers.received("email")
+    assert record["status"] == 202 and record["answer_lost"] is True
+
+
 def test_a_failed_request_fails_only_its_own_recipients(stub_providers):
     stub_providers.fail_next(1, api="email", http_status=503, to="citizen1500@example.org")
 
