@@ -36,6 +36,36 @@ def states(alert: Alert) -> dict[str, int]:
     return counts
 
 
+def slow_sms_to_300(provider_stub):  # type: ignore[no-untyped-def]
+    """300 phone-only citizens and a worker environment that sends to them over a few
+    seconds (stub 20-50 ms, rounds of 10, 80 SMS/s), so a fault can land mid-alert."""
+    people = populate(300, phone_only=True)
+    provider_stub.configure(latency_ms=20, latency_jitter_ms=30)
+    env, _sender = worker_env(provider_stub, SMS_RATE_PER_SECOND=80, SMS_CLAIM_SIZE=10, SMS_CONCURRENCY=5)
+    return people, env
+
+
+def cut_at_40_and_150_sms(provider_stub, cut) -> list[int]:  # type: ignore[no-untyped-def]
+    """Run ``cut`` once the stub has accepted 40 SMS and again at 150; what each returned."""
+    results = []
+    for threshold in (40, 150):
+        wait_until(
+            lambda n=threshold: sum(accepted_counts(provider_stub, "sms").values()) >= n,
+            timeout=30,
+            interval=0.02,
+            what=f"{threshold} SMS",
+        )
+        results.append(cut())
+    return results
+
+
+def assert_each_once_and_all_sent(provider_stub, people, alert) -> None:  # type: ignore[no-untyped-def]
+    sms = accepted_counts(provider_stub, "sms")
+    assert set(sms) == {p.phone for p in people}
+    assert set(sms.values()) == {1}, "an address got a second SMS"
+    assert states(alert) == {D.SENT: 300}
+
+
 # --- answers lost after the provider took the message -------------------------------------
 
 
@@ -101,28 +131,14 @@ def terminate_other_backends() -> int:
 
 
 def test_postgres_connections_dropped_mid_alert(celery_workers, provider_stub, afghanistan, author, approver) -> None:
-    people = populate(300, phone_only=True)
-    provider_stub.configure(latency_ms=20, latency_jitter_ms=30)
-    env, _sender = worker_env(provider_stub, SMS_RATE_PER_SECOND=80, SMS_CLAIM_SIZE=10, SMS_CONCURRENCY=5)
+    people, env = slow_sms_to_300(provider_stub)
     celery_workers.start("w1", env=env, beat=True)
     alert = approve_live(author, approver, [afghanistan])
-    terminated = []
-    for threshold in (40, 150):
-        wait_until(
-            lambda n=threshold: sum(accepted_counts(provider_stub, "sms").values()) >= n,
-            timeout=30,
-            interval=0.02,
-            what=f"{threshold} SMS",
-        )
-        terminated.append(terminate_other_backends())
+    terminated = cut_at_40_and_150_sms(provider_stub, terminate_other_backends)
     assert all(terminated), terminated  # the worker's connections were there, and were cut
     assert sum(accepted_counts(provider_stub, "sms").values()) < 300  # cut while it was sending
     wait_until(lambda: finished(alert), timeout=50, what=f"every delivery to be final ({states(alert)})")
-
-    sms = accepted_counts(provider_stub, "sms")
-    assert set(sms) == {p.phone for p in people}
-    assert set(sms.values()) == {1}, "an address got a second SMS"
-    assert states(alert) == {D.SENT: 300}
+    assert_each_once_and_all_sent(provider_stub, people, alert)
 
 
 # --- Redis connections dropped mid-alert --------------------------------------------------
@@ -183,30 +199,16 @@ def kill_worker_redis_clients(client, worker) -> int:
 def test_redis_connections_dropped_mid_alert(celery_workers, provider_stub, afghanistan, author, approver) -> None:
     import redis
 
-    people = populate(300, phone_only=True)
-    provider_stub.configure(latency_ms=20, latency_jitter_ms=30)
-    env, _sender = worker_env(provider_stub, SMS_RATE_PER_SECOND=80, SMS_CLAIM_SIZE=10, SMS_CONCURRENCY=5)
+    people, env = slow_sms_to_300(provider_stub)
     worker = celery_workers.start("w1", env=env, beat=True)
     client = redis.Redis.from_url(settings.REDIS_URL)
     try:
         alert = approve_live(author, approver, [afghanistan])
-        killed = []
-        for threshold in (40, 150):
-            wait_until(
-                lambda n=threshold: sum(accepted_counts(provider_stub, "sms").values()) >= n,
-                timeout=30,
-                interval=0.02,
-                what=f"{threshold} SMS",
-            )
-            killed.append(kill_worker_redis_clients(client, worker))
+        killed = cut_at_40_and_150_sms(provider_stub, lambda: kill_worker_redis_clients(client, worker))
     finally:
         client.close()
     assert all(killed), killed  # the worker's connections were there, and were cut
     assert sum(accepted_counts(provider_stub, "sms").values()) < 300  # cut while it was sending
     wait_until(lambda: finished(alert), timeout=50, what=f"every delivery to be final ({states(alert)})")
-
-    sms = accepted_counts(provider_stub, "sms")
-    assert set(sms) == {p.phone for p in people}
-    assert set(sms.values()) == {1}, "an address got a second SMS"
-    assert states(alert) == {D.SENT: 300}
+    assert_each_once_and_all_sent(provider_stub, people, alert)
     assert worker.alive
