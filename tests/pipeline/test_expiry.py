@@ -162,22 +162,38 @@ def six_in_chunks_of_two(request, settings, monkeypatch) -> list:  # type: ignor
     return [present(full_name=f"Person {i}") for i in range(6)]
 
 
-def test_a_fan_out_resumed_after_the_expiry_creates_nothing_more_and_the_alert_ends(
-    sending, afghanistan, author, approver, six_in_chunks_of_two, monkeypatch, django_capture_on_commit_callbacks
-) -> None:
+def approved_expiring_in_an_hour(author, approver, afghanistan, capture) -> Alert:  # type: ignore[no-untyped-def]
+    """A live alert to Afghanistan, expiring in an hour, approved (its fan-out not started)."""
     alert = submit_for_approval(make_alert(author, areas=[afghanistan], expires_at=ahead(hours=1)), by=author)
-    with django_capture_on_commit_callbacks(execute=False):
+    with capture(execute=False):
         approve_alert(alert, by=approver)
+    return alert
+
+
+def before_each_queueing(monkeypatch, before) -> None:  # type: ignore[no-untyped-def]
+    """Call ``before(n, alert_id)`` each time the fan-out queues send tasks (n = 1, 2, ...), then queue them."""
     real_queue = fanout.queue_send_tasks
     calls: list[str] = []
 
-    def dies_on_the_third_chunk_queued(alert_id: int, channel: str, ids: list[int]) -> int:
+    def queue(alert_id: int, channel: str, ids: list[int]) -> int:
         calls.append(channel)
-        if len(calls) == 3:  # first chunk: email + sms; then the email phase's first chunk
-            raise RuntimeError("worker killed")
+        before(len(calls), alert_id)
         return real_queue(alert_id, channel, ids)
 
-    monkeypatch.setattr(fanout, "queue_send_tasks", dies_on_the_third_chunk_queued)
+    monkeypatch.setattr(fanout, "queue_send_tasks", queue)
+
+
+def test_a_fan_out_resumed_after_the_expiry_creates_nothing_more_and_the_alert_ends(
+    sending, afghanistan, author, approver, six_in_chunks_of_two, monkeypatch, django_capture_on_commit_callbacks
+) -> None:
+    alert = approved_expiring_in_an_hour(author, approver, afghanistan, django_capture_on_commit_callbacks)
+    real_queue = fanout.queue_send_tasks
+
+    def dies_on_the_third_queueing(n: int, alert_id: int) -> None:
+        if n == 3:  # first chunk: email + sms; then the email phase's first chunk
+            raise RuntimeError("worker killed")
+
+    before_each_queueing(monkeypatch, dies_on_the_third_queueing)
     with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError):
         start_fan_out(alert.pk)
     monkeypatch.setattr(fanout, "queue_send_tasks", real_queue)
@@ -202,19 +218,13 @@ def test_a_fan_out_resumed_after_the_expiry_creates_nothing_more_and_the_alert_e
 def test_a_fan_out_running_when_the_expiry_passes_stops_creating_deliveries(
     sending, afghanistan, author, approver, six_in_chunks_of_two, monkeypatch, django_capture_on_commit_callbacks
 ) -> None:
-    alert = submit_for_approval(make_alert(author, areas=[afghanistan], expires_at=ahead(hours=1)), by=author)
-    with django_capture_on_commit_callbacks(execute=False):
-        approve_alert(alert, by=approver)
-    real_queue = fanout.queue_send_tasks
-    calls: list[str] = []
+    alert = approved_expiring_in_an_hour(author, approver, afghanistan, django_capture_on_commit_callbacks)
 
-    def the_expiry_passes_after_the_first_chunk(alert_id: int, channel: str, ids: list[int]) -> int:
-        calls.append(channel)
-        if len(calls) == 2:  # the first chunk's email and SMS are queued
+    def the_expiry_passes_after_the_first_chunk(n: int, alert_id: int) -> None:
+        if n == 2:  # the first chunk's email and SMS are queued
             Alert.objects.filter(pk=alert_id).update(expires_at=ago(seconds=1))
-        return real_queue(alert_id, channel, ids)
 
-    monkeypatch.setattr(fanout, "queue_send_tasks", the_expiry_passes_after_the_first_chunk)
+    before_each_queueing(monkeypatch, the_expiry_passes_after_the_first_chunk)
     with django_capture_on_commit_callbacks(execute=False):
         report = start_fan_out(alert.pk)
     assert report.started and report.expired and not report.finished
