@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun, worker_process_init
+from celery.signals import after_setup_logger, after_setup_task_logger, task_postrun, task_prerun, worker_process_init
+
+from embassy.logging import RedactContactsFilter
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "embassy.settings.local")
 
@@ -18,6 +21,23 @@ if os.environ.get("EMBASSY_LOOPBACK_ONLY") == "1":
 app = Celery("embassy")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _redact_contacts_in_celery_logs(**_kwargs: object) -> None:
+    """Mask contacts in every line a worker or beat writes, as ``LOGGING`` does elsewhere.
+
+    Celery replaces the root logger's handlers that ``LOGGING`` set up (with their
+    ``RedactContactsFilter``) by its own, and adds more to its task logger and to the
+    multiprocessing logger: without this the worker's log carries what the filter would
+    have masked (our own messages, the tracebacks of failed tasks, Celery's dump of a task
+    it does not know, with its arguments). Every handler of every logger gets the filter."""
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", []):
+            if not any(isinstance(f, RedactContactsFilter) for f in handler.filters):
+                handler.addFilter(RedactContactsFilter())
 
 
 @worker_process_init.connect

@@ -272,6 +272,11 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))},
     "loggers": {
+        # Django's own defaults give these loggers handlers of their own, without the
+        # filter (a console one with DEBUG on, runserver's request lines): every line goes
+        # through the one filtered handler instead.
+        "django": {"handlers": [], "propagate": True},
+        "django.server": {"handlers": [], "propagate": True},
         # The SDKs log full request bodies (numbers, texts) at DEBUG: keep them quiet.
         "twilio": {"level": "WARNING"},
         "twilio.http_client": {"level": "WARNING"},
