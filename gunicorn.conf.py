@@ -33,3 +33,29 @@ timeout = 30
 graceful_timeout = 30
 # Access logs would carry the signed links' tokens: the app logs what it needs itself.
 accesslog = None
+
+
+def _redact_contacts_in_gunicorn_logs() -> None:
+    """Mask contacts in gunicorn's own error log as everywhere else (``embassy.logging``).
+
+    gunicorn writes its error log (errors Django did not catch, with their tracebacks)
+    through handlers of its own that the project's LOGGING never sees. Adding the filter
+    here keeps the access log off; a ``logconfig_dict`` would turn it back on.
+    """
+    import logging
+
+    from embassy.logging import RedactContactsFilter
+
+    for handler in logging.getLogger("gunicorn.error").handlers:
+        if not any(isinstance(f, RedactContactsFilter) for f in handler.filters):
+            handler.addFilter(RedactContactsFilter())
+
+
+def on_starting(server: object) -> None:
+    """In the arbiter, once its logging is set up."""
+    _redact_contacts_in_gunicorn_logs()
+
+
+def post_fork(server: object, worker: object) -> None:
+    """In each worker too: a reload sets gunicorn's logging up anew."""
+    _redact_contacts_in_gunicorn_logs()
