@@ -42,13 +42,9 @@ def _redact_contacts_in_gunicorn_logs() -> None:
     through handlers of its own that the project's LOGGING never sees. Adding the filter
     here keeps the access log off; a ``logconfig_dict`` would turn it back on.
     """
-    import logging
+    from embassy.logging import redact_handlers
 
-    from embassy.logging import RedactContactsFilter
-
-    for handler in logging.getLogger("gunicorn.error").handlers:
-        if not any(isinstance(f, RedactContactsFilter) for f in handler.filters):
-            handler.addFilter(RedactContactsFilter())
+    redact_handlers("gunicorn.error")
 
 
 def on_starting(server: object) -> None:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import os
 
 from celery import Celery
 from celery.signals import after_setup_logger, after_setup_task_logger, task_postrun, task_prerun, worker_process_init
 
-from embassy.logging import RedactContactsFilter
+from embassy.logging import redact_handlers
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "embassy.settings.local")
 
@@ -33,11 +32,7 @@ def _redact_contacts_in_celery_logs(**_kwargs: object) -> None:
     multiprocessing logger: without this the worker's log carries what the filter would
     have masked (our own messages, the tracebacks of failed tasks, Celery's dump of a task
     it does not know, with its arguments). Every handler of every logger gets the filter."""
-    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
-    for logger in loggers:
-        for handler in getattr(logger, "handlers", []):
-            if not any(isinstance(f, RedactContactsFilter) for f in handler.filters):
-                handler.addFilter(RedactContactsFilter())
+    redact_handlers()
 
 
 @worker_process_init.connect

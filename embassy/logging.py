@@ -68,3 +68,20 @@ class RedactContactsFilter(logging.Filter):
 
 
 _TRACEBACKS = logging.Formatter()
+
+
+def redact_handlers(*logger_names: str) -> None:
+    """Give every handler of the named loggers (none named: every logger there is, the
+    root included) the ``RedactContactsFilter``, once.
+
+    For handlers set up outside ``LOGGING``: Celery's (``embassy.celery``) and gunicorn's
+    own error log (``gunicorn.conf.py``).
+    """
+    if logger_names:
+        loggers = [logging.getLogger(name) for name in logger_names]
+    else:
+        loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", []):  # placeholders have none
+            if not any(isinstance(f, RedactContactsFilter) for f in handler.filters):
+                handler.addFilter(RedactContactsFilter())

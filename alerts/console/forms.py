@@ -191,17 +191,9 @@ class AlertForm(forms.ModelForm):
             ),
         }
 
-    #: The fields shown folded under "Level, language and CAP details".
-    DETAIL_FIELDS = (
-        "advisory_level",
-        "fallback_language",
-        "category",
-        "urgency",
-        "severity",
-        "certainty",
-        "response_type",
-        "expires_at",
-    )
+    #: The fields shown folded under "Level, language and CAP details": the form's
+    #: fields from the level on (a CAP field added at the end is folded with them).
+    DETAIL_FIELDS = tuple(Meta.fields[Meta.fields.index("advisory_level") :])
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         from django.conf import settings

@@ -8,11 +8,7 @@ inbound webhooks) and the accountability board counts their answers.
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 import pytest
-import requests
-from django.conf import settings as django_settings
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from alerts.console.permissions import Role
@@ -22,7 +18,7 @@ from tests.factories import AreaFactory, CitizenFactory, PresenceFactory
 from tests.fixtures.browser import save_screenshot
 from tests.fixtures.worker import wait_until
 from tests.pipeline.e2e import accepted_counts, worker_env
-from tests.webhooks.helpers import TWILIO_TOKEN, twilio_signature
+from tests.webhooks.helpers import TWILIO_TOKEN, sms_to_live_server
 
 pytestmark = [
     pytest.mark.browser,
@@ -43,21 +39,6 @@ def sign_in(page, base_url: str, user, device=None) -> None:  # type: ignore[no-
         page.fill("#id_otp_token", current_code(device))
     page.click("main button[type=submit]")
     page.wait_for_url(f"{base_url}/console/")
-
-
-def answer_by_sms(base_url: str, phone: str, body: str, sid: str) -> None:
-    url = base_url + django_settings.TWILIO_INBOUND_PATH
-    params = {"MessageSid": sid, "SmsSid": sid, "From": phone, "To": "+15005550006", "Body": body}
-    response = requests.post(
-        url,
-        data=urlencode(params),
-        headers={
-            "Content-Type": "application/x-www-form-urlencoded",
-            "X-Twilio-Signature": twilio_signature(url, params),
-        },
-        timeout=10,
-    )
-    assert response.status_code == 200, response.text
 
 
 def test_an_alert_goes_from_level_change_to_accountability_board(
@@ -132,8 +113,8 @@ def test_an_alert_goes_from_level_change_to_accountability_board(
 
     # 5. Citizens answer by SMS; the board counts the latest answer of each.
     for n, word in enumerate(["SAFE", "SAFE", "NEED", "LEFT", "SAFE"]):
-        answer_by_sms(live_server.url, citizens[n].phone, word, f"SM{'e2e'}{n:029d}")
-    answer_by_sms(live_server.url, citizens[4].phone, "NEED", "SM" + "f" * 32)  # changed their mind
+        sms_to_live_server(live_server.url, citizens[n].phone, word, f"SM{'e2e'}{n:029d}")
+    sms_to_live_server(live_server.url, citizens[4].phone, "NEED", "SM" + "f" * 32)  # changed their mind
     assert CheckIn.objects.count() == 6
     page.goto(f"{live_server.url}/console/areas/{kabul.pk}/board/")
     assert page.inner_text("#count-registered") == str(PEOPLE)

@@ -23,10 +23,9 @@ import random
 import re
 import uuid
 from collections.abc import Iterator
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 import pytest
-import requests
 from django.conf import settings as django_settings
 from django.utils import timezone
 
@@ -36,7 +35,7 @@ from embassy.celery import app as celery_app
 from registrations.models import Citizen, Presence
 from tests.fixtures.worker import wait_until
 from tests.pipeline.e2e import accepted_counts, approve_live, open_deliveries, worker_env
-from tests.webhooks.helpers import twilio_signature
+from tests.webhooks.helpers import sms_to_live_server
 
 pytestmark = [pytest.mark.worker, pytest.mark.postgres, pytest.mark.redis]
 
@@ -138,19 +137,7 @@ def make_citizens(count: int) -> list[Citizen]:
 
 
 def post_inbound(base_url: str, token: str, phone: str, body: str) -> None:
-    url = base_url + django_settings.TWILIO_INBOUND_PATH
-    sid = "SM" + uuid.uuid4().hex
-    params = {"MessageSid": sid, "SmsSid": sid, "From": phone, "To": "+15005550006", "Body": body}
-    response = requests.post(
-        url,
-        data=urlencode(params),
-        headers={
-            "Content-Type": "application/x-www-form-urlencoded",
-            "X-Twilio-Signature": twilio_signature(url, params, token=token),
-        },
-        timeout=10,
-    )
-    assert response.status_code == 200, response.text
+    sms_to_live_server(base_url, phone, body, "SM" + uuid.uuid4().hex, token=token)
 
 
 def settled(alert: Alert) -> bool:

@@ -55,6 +55,23 @@ def post_twilio(
     return client.post(path, urlencode(params), content_type=FORM, headers=extra)
 
 
+def sms_to_live_server(base_url: str, phone: str, body: str, sid: str, *, token: str = TWILIO_TOKEN) -> None:
+    """An inbound SMS from ``phone`` as Twilio POSTs it to a running server (signed with
+    ``token``); the server must answer 200."""
+    import requests
+    from django.conf import settings
+
+    url = base_url + settings.TWILIO_INBOUND_PATH
+    params = {"MessageSid": sid, "SmsSid": sid, "From": phone, "To": "+15005550006", "Body": body}
+    response = requests.post(
+        url,
+        data=urlencode(params),
+        headers={"Content-Type": FORM, "X-Twilio-Signature": twilio_signature(url, params, token)},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+
+
 class SendGridSigner:
     """An ECDSA key pair standing in for SendGrid's; ``public_key`` goes in the setting."""
 
