@@ -1,15 +1,17 @@
-"""The audit trail: ``record_audit`` is the one way to write it."""
+"""The audit trail: ``record_audit`` is the one way to write it, ``shown_in_post_zone``
+how the console shows what an entry holds."""
 
 from __future__ import annotations
 
 import datetime
 import decimal
+import re
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.db import models
-from django.utils import timezone
+from django.utils import dateformat, timezone
 
 from alerts.models import AuditEntry
 
@@ -73,3 +75,28 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, models.Model):
         return value.pk
     return str(value)
+
+
+#: How the audit page shows a time (its "When" column too), in the active zone.
+SHOWN_FORMAT = "Y-m-d H:i:s"
+# What ``_jsonable`` makes of an aware datetime: ISO 8601 with a UTC offset (older
+# entries may carry another offset, or a "Z").
+_STORED_MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})")
+
+
+def shown_in_post_zone(value: Any) -> Any:
+    """``value`` (an entry's ``before`` or ``after``) as staff read it: every stored moment
+    ("2021-08-15T13:30:00+00:00") becomes a time in the active zone, in the page's format
+    ("2021-08-15 18:00:00" in Kabul); everything else, dates and times without an offset
+    too, is returned as it is. The entry itself is not changed."""
+    if isinstance(value, Mapping):
+        return {k: shown_in_post_zone(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [shown_in_post_zone(v) for v in value]
+    if isinstance(value, str) and _STORED_MOMENT.fullmatch(value):
+        try:
+            moment = datetime.datetime.fromisoformat(value)
+        except ValueError:
+            return value
+        return dateformat.format(timezone.localtime(moment), SHOWN_FORMAT)
+    return value

@@ -8,6 +8,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from alerts.console.audit import shown_in_post_zone
 from alerts.console.forms import AuditFilterForm
 from alerts.console.permissions import console_view
 from alerts.models import AuditEntry
@@ -36,6 +37,9 @@ def audit_list(request: HttpRequest) -> HttpResponse:
         if data["until"]:
             entries = entries.filter(created_at__date__lte=data["until"])
     page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page"))
+    for entry in page:  # stored times in the console's zone; the entries stay as stored
+        entry.before_shown = shown_in_post_zone(entry.before)
+        entry.after_shown = shown_in_post_zone(entry.after)
     query = request.GET.copy()
     query.pop("page", None)
     return render(
