@@ -1,6 +1,7 @@
 """The language of the pages a citizen reaches by a personal link.
 
-A link in an SMS or email (check-in, unsubscribe, manage my registration) names the
+A link in an SMS or email (check-in, unsubscribe, manage my registration, confirm my
+email) and the code-entry page after registering or changing a contact name the
 citizen, who chose a language when registering; the phone that opens it may well be
 set to another one (a borrowed phone, one bought abroad, a work laptop). Such a page
 follows the citizen's choice when the site is translated into it (``settings.LANGUAGES``;
@@ -13,10 +14,12 @@ made in this browser always wins.
 from __future__ import annotations
 
 from django.conf import settings
+from django.core import signing
 from django.http import HttpRequest
 from django.utils import translation
 
-from registrations.models import Citizen
+from registrations import services
+from registrations.models import Citizen, Verification
 
 
 def chose_site_language(request: HttpRequest) -> bool:
@@ -55,3 +58,19 @@ def use_citizen_language(request: HttpRequest, citizen: Citizen) -> str:
         translation.activate(language)
         request.LANGUAGE_CODE = language
     return translation.get_language()
+
+
+def email_link_citizen(token: str) -> Citizen | None:
+    """The citizen an email-confirmation link (``/verify-email/<token>/``) was sent to,
+    whether or not it still confirms anything (used or expired links included, so that
+    the page saying so is in their language); None for a token we did not sign or whose
+    verification is gone. It verifies nothing: ``services.verify_email_token`` does."""
+    try:
+        # The salt the link was signed with; no max_age, so expired links are read too.
+        data = signing.loads(token, salt=services._EMAIL_SALT)
+    except signing.BadSignature:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("v"), int):
+        return None
+    verification = Verification.objects.select_related("citizen").filter(pk=data["v"]).first()
+    return verification.citizen if verification is not None else None

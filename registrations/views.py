@@ -24,7 +24,7 @@ from registrations.forms import (
     RegistrationContactForm,
 )
 from registrations.geo import regions_of
-from registrations.languages import use_citizen_language
+from registrations.languages import email_link_citizen, use_citizen_language
 from registrations.models import Citizen, Presence
 from registrations.phones import masked_email, masked_phone
 from registrations.ratelimit import over_limit, too_many
@@ -105,11 +105,14 @@ def register(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_http_methods(["GET", "POST"])
 def pending(request: HttpRequest, token: str) -> HttpResponse:
-    """The "enter your code" page after registering or changing a contact."""
+    """The "enter your code" page after registering or changing a contact, in the
+    citizen's language as the other pages of their links (``registrations.languages``)."""
     try:
         waiting = services.load_pending(token)
     except services.LinkError:
         return render(request, "registrations/link_invalid.html", status=404)
+    if waiting.citizen is not None:
+        use_citizen_language(request, waiting.citizen)
     form = CodeForm(request.POST or None)
     status = 200
     if request.method == "POST" and waiting.sms is not None:
@@ -148,6 +151,11 @@ def pending(request: HttpRequest, token: str) -> HttpResponse:
 @never_cache
 @require_GET
 def verify_email(request: HttpRequest, token: str) -> HttpResponse:
+    """The link in the email that confirms an address. What it says when the link no
+    longer works (used, expired) is in the citizen's language, as on their other links."""
+    citizen = email_link_citizen(token)
+    if citizen is not None:
+        use_citizen_language(request, citizen)
     try:
         services.verify_email_token(token)
     except services.VerificationError as exc:
