@@ -10,7 +10,9 @@ the tests validate every kind of document against it):
   alert, whose headline and description also start with "TEST:" as its messages do, so
   that a test never passes for a warning. ``scope`` is Public; an Update or Cancel
   names the alert it corrects in ``references`` ("sender,identifier,sent").
-- One ``<info>`` per language the alert has a text in. ``headline`` is the email
+- One ``<info>`` per language the alert has a text in, its ``language`` the text's
+  language as an RFC 3066 tag (``cap_language``: Dari, the project's "fa", is
+  ``fa-AF``; the other codes are already the tags). ``headline`` is the email
   subject (else the start of the SMS text), ``description`` the email body (else the
   SMS text), their area and level placeholders filled in that language. A public
   document carries nothing personal: ``{name}`` is left out, and so is each personal
@@ -51,6 +53,11 @@ STATUS_TEST = "Test"
 APPROVED_STATES = frozenset({Alert.State.SCHEDULED, Alert.State.SENDING, Alert.State.SENT, Alert.State.ABORTED})
 #: CAP suggests a headline of about 160 characters
 HEADLINE_CHARS = 160
+#: The RFC 3066 tag CAP's ``<language>`` gives for a project language code, where the
+#: code alone would say less (CAP 1.2 section 3.2.2). The project's "fa" is Dari,
+#: Persian as spoken in Afghanistan ("fa" alone reads as Iranian Persian); every
+#: other code (en, ps, ar, fr) is already the tag.
+CAP_LANGUAGE_TAGS = {"fa": "fa-AF"}
 
 _LINKS = ("checkin_link", "unsubscribe_link")
 _LEFT_OUT = {"name": "", "checkin_words": "", "checkin_link": "", "unsubscribe_link": ""}
@@ -166,7 +173,7 @@ def _info(alert: Alert, text: AlertText, areas: list[Area], excluded: list[Area]
     description = _public_text(text.email_body, values) or sms
     info = _sub(root, "info")
     with translation.override(language):
-        _sub(info, "language", language)
+        _sub(info, "language", cap_language(language))
         _sub(info, "category", alert.category)
         _sub(info, "event", _event(alert))
         _sub(info, "responseType", alert.response_type)
@@ -197,6 +204,12 @@ def _info(alert: Alert, text: AlertText, areas: list[Area], excluded: list[Area]
             else:
                 _sub(geocode, "valueName", "ISO 3166-2")
                 _sub(geocode, "value", each.region)
+
+
+def cap_language(code: str) -> str:
+    """The CAP ``<language>`` tag of a project language code: "fa-AF" for "fa" (Dari),
+    the code itself for the others ("en", "ps")."""
+    return CAP_LANGUAGE_TAGS.get(code, code)
 
 
 def _languages_order(texts: list[AlertText], fallback: str) -> list[AlertText]:

@@ -227,7 +227,7 @@ def test_each_language_has_its_own_info_in_its_own_words(schema, areas):
     )
     text(alert, language="fr", sms_text="", email_subject="", email_body="")  # an empty text is no text
     infos = document(schema, alert).findall("cap:info", NS)
-    assert [value(i, "cap:language") for i in infos] == ["en", "fa"]  # the fallback first
+    assert [value(i, "cap:language") for i in infos] == ["en", "fa-AF"]  # the fallback first; Dari as fa-AF
     english, dari = infos
     assert value(english, "cap:headline") == "Jowzjan, Kabul"
     assert value(english, "cap:area/cap:areaDesc") == "Jowzjan, Kabul"
