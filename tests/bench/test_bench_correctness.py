@@ -52,6 +52,7 @@ def test_every_seeded_address_gets_exactly_one_message(tmp_path: Path) -> None:
     naive = rnd["naive"]
     assert naive["finished"] and naive["correct"]["ok"], naive
     assert rnd["ceiling_sms"]["count"] > 0 and rnd["ceiling_email"]["count"] > 0
+    assert rnd["ceiling_sms_after"]["count"] > 0  # the SMS ceiling again, after the pipeline
     assert result["pools"] == {"celery": 1, "email": 1, "sms": 1} and result["workers"] == 3
     assert pipeline["memory_peak_mb"]["worker_child"] > 0  # the pools' processes were sampled
     assert {"workers_sms", "workers_email", "postgres", "stub", "redis"} <= set(pipeline["cpu_s"])

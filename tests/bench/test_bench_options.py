@@ -26,3 +26,21 @@ def test_the_whole_alert_target_is_not_judged_on_one_channel() -> None:
     assert whole[0]["met"] is None
     email = [t for t in report.targets({**line, "channels": "email"}) if t["target"].startswith("email")]
     assert email[0]["met"] is True
+
+
+def test_the_sms_target_is_judged_against_the_mean_of_the_ceilings_before_and_after() -> None:
+    rnd = {
+        "ceiling_sms": {"sms_per_s": 4000.0},
+        "ceiling_sms_after": {"sms_per_s": 5000.0},
+        "pipeline": {"sms_per_s": 3200.0},
+    }
+    figures = report.derived(rnd)
+    assert figures["sms_ceiling_mean"] == 4500.0
+    assert figures["sms_pct_of_ceiling"] == 71.1
+    assert figures["sms_pct_range"] == "64.0-80.0"
+    assert figures["sms_ceilings"] == "4,000 / 5,000"
+    sms = [t for t in report.targets({"rounds": {"0ms": rnd}}) if t["target"].startswith("SMS >= 70%")]
+    assert sms[0] == {"target": "SMS >= 70% of the ceiling (0ms)", "value": 71.1, "met": True}
+    # A round measured once (an email-only alert, or an older JSON line): that ceiling alone.
+    once = report.derived({"ceiling_sms": {"sms_per_s": 4000.0}, "pipeline": {"sms_per_s": 3200.0}})
+    assert once["sms_pct_of_ceiling"] == 80.0 and once["sms_pct_range"] is None
