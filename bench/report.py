@@ -121,6 +121,7 @@ ROWS = [
     ("pipeline: approval -> last message (s)", ("pipeline", "total_s")),
     ("pipeline: approval -> alert SENT (s)", ("pipeline", "alert_sent_s")),
     ("pipeline: messages/s overall", ("pipeline", "messages_per_s")),
+    ("pipeline: citizens reached: half / 90% / all (s)", ("pipeline", "reached")),
     ("pipeline: every address exactly once", ("pipeline", "correct", "ok")),
     ("ceiling: CPU us/SMS: SDK loops / stub", ("ceiling_sms", "cpu")),
     ("ceiling: CPU us/email recipient: SDK loops / stub", ("ceiling_email", "cpu")),
@@ -158,6 +159,8 @@ def table(line: dict[str, Any]) -> str:
                 )
         p = dict(view.get("pipeline") or {})
         p["handed_over"] = f"{p.get('sms', 0):,} SMS + {p.get('email_recipients', 0):,} email"
+        if p.get("citizens_reached"):
+            p["reached"] = " / ".join(_fmt(p.get(k)) for k in ("reached_half_s", "reached_90_s", "reached_all_s"))
         if p.get("email_requests"):
             p["email_per_request"] = f"{p['email_requests']:,} ({p['email_recipients'] / p['email_requests']:,.0f})"
         view["pipeline"] = p
@@ -174,7 +177,8 @@ def table(line: dict[str, Any]) -> str:
         f"Alert pipeline benchmark: N={line.get('n'):,} citizens, {line.get('workers')} worker processes "
         f"({', '.join(f'{k} {v}' for k, v in (line.get('pools') or {}).items())}), "
         f"{(line.get('machine') or {}).get('cpus')} CPUs, commit {line.get('git') or '?'}"
-        + (f", {line['channels']} only" if line.get("channels", "both") != "both" else ""),
+        + (f", {line['channels']} only" if line.get("channels", "both") != "both" else "")
+        + (f", SMS worker at nice {line['sms_nice']}" if line.get("sms_nice") else ""),
         f"seeded {_get(line, 'seed', 'citizens') or 0:,} citizens ({_get(line, 'seed', 'sms') or 0:,} phones, "
         f"{_get(line, 'seed', 'email') or 0:,} emails) in {_get(line, 'seed', 'seconds')} s by COPY; "
         f"migrations {line.get('migrate_s')} s; whole run {line.get('seconds')} s",

@@ -48,6 +48,12 @@ def email(i: int) -> str:
     return f"c{i}@bench.example"
 
 
+def citizen_of(address: str) -> int | None:
+    """The citizen ``i`` whose phone or email ``address`` is (None: not one we seeded)."""
+    digits = address[5:] if address.startswith("+9370") else address[1:].partition("@")[0]
+    return int(digits) if digits.isdigit() and (address.startswith(("+9370", "c"))) else None
+
+
 def expected(first: int, last: int) -> tuple[set[str], set[str]]:
     """The phones and emails of citizens ``first``..``last`` (inclusive)."""
     phones = {phone(i) for i in range(first, last + 1) if has_phone(i)}

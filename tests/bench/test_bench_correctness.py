@@ -49,6 +49,8 @@ def test_every_seeded_address_gets_exactly_one_message(tmp_path: Path) -> None:
     assert pipeline["sms"] == result["seed"]["sms"] == 160
     assert pipeline["email_recipients"] == result["seed"]["email"] == 140
     assert pipeline["delivery_states"] == {"sent": 300}
+    assert pipeline["citizens_reached"] == 200
+    assert 0 < pipeline["reached_half_s"] <= pipeline["reached_90_s"] <= pipeline["reached_all_s"]
     naive = rnd["naive"]
     assert naive["finished"] and naive["correct"]["ok"], naive
     assert rnd["ceiling_sms"]["count"] > 0 and rnd["ceiling_email"]["count"] > 0

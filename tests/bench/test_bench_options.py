@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bench import report
-from bench.main import Bench, parse_args
+from bench.main import Bench, parse_args, reached
 from bench.seed import expected
 
 
@@ -44,3 +44,24 @@ def test_the_sms_target_is_judged_against_the_mean_of_the_ceilings_before_and_af
     # A round measured once (an email-only alert, or an older JSON line): that ceiling alone.
     once = report.derived({"ceiling_sms": {"sms_per_s": 4000.0}, "pipeline": {"sms_per_s": 3200.0}})
     assert once["sms_pct_of_ceiling"] == 80.0 and once["sms_pct_range"] is None
+
+
+def test_citizens_are_reached_by_their_first_message_on_any_channel() -> None:
+    # Citizen 1 has both contacts: the email at 10.2 s warns them, the SMS at 10.5 s is
+    # second. Citizen 3 has a phone alone. Addresses we did not seed are not citizens.
+    records = [
+        {"to": ["+93700000001"], "received_at": 10.5},
+        {"to": ["c1@bench.example", "c2@bench.example"], "received_at": 10.2},
+        {"to": ["+93700000003"], "received_at": 12.0},
+        {"to": ["someone@else.example"], "received_at": 9.0},
+    ]
+    assert reached(records, 10.0) == {
+        "citizens_reached": 3,
+        "reached_half_s": 0.2,
+        "reached_90_s": 2.0,
+        "reached_all_s": 2.0,
+    }
+    assert reached([], 10.0) == {}
+    line = {"n": 3, "rounds": {"0ms": {"pipeline": {"citizens_reached": 3, **reached(records, 10.0)}}}}
+    assert "citizens reached: half / 90% / all (s)" in report.table(line)
+    assert "0.20 / 2.00 / 2.00" in report.table(line)
