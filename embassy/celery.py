@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
+import click
 from celery import Celery
 from celery.signals import after_setup_logger, after_setup_task_logger, task_postrun, task_prerun, worker_process_init
+from click.core import ParameterSource
 
 from embassy.logging import redact_handlers
 
@@ -22,16 +25,53 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
+# What a worker passes to its pool processes that set up logging afresh (a "spawn"
+# start method): the level it took from LOG_LEVEL, as they have no command line to read.
+_LEVEL_FROM_SETTINGS = "EMBASSY_CELERY_LOG_LEVEL"
+
+
+def log_level_from_settings() -> str | None:
+    """``settings.LOG_LEVEL`` when the running ``celery worker`` or ``celery beat`` was
+    not given a log level; None when it was, or when no such command is running.
+
+    Celery's ``-l`` / ``--loglevel`` defaults to WARNING, and by the time Celery sets up
+    logging an explicit ``-l WARNING`` and no ``-l`` at all look the same. The command line
+    tells them apart: Celery's commands are click commands, and click records where each
+    parameter's value came from. A value typed on the command line, or given by click's
+    environment variable (``CELERY_WORKER_LOGLEVEL``, ``CELERY_BEAT_LOGLEVEL``), wins;
+    only click's own default gives way to ``LOG_LEVEL``. Celery's logging set up from
+    code (``app.log.setup(...)``, no command running) is left at the level it is given.
+    """
+    context = click.get_current_context(silent=True)
+    if context is None or "loglevel" not in context.params:
+        return os.environ.get(_LEVEL_FROM_SETTINGS) or None  # a pool process started afresh
+    if context.get_parameter_source("loglevel") is not ParameterSource.DEFAULT:
+        os.environ.pop(_LEVEL_FROM_SETTINGS, None)
+        return None
+    from django.conf import settings
+
+    level = str(settings.LOG_LEVEL)
+    os.environ[_LEVEL_FROM_SETTINGS] = level
+    return level
+
+
 @after_setup_logger.connect
 @after_setup_task_logger.connect
-def _redact_contacts_in_celery_logs(**_kwargs: object) -> None:
-    """Mask contacts in every line a worker or beat writes, as ``LOGGING`` does elsewhere.
+def _set_up_celery_logs(logger: logging.Logger | None = None, **_kwargs: object) -> None:
+    """Write a worker's and beat's log at ``LOG_LEVEL`` unless their command line set one
+    (``log_level_from_settings``), and mask contacts in every line they write, as
+    ``LOGGING`` does elsewhere.
 
-    Celery replaces the root logger's handlers that ``LOGGING`` set up (with their
+    Celery sets the root logger (``after_setup_logger``) and its task logger
+    (``after_setup_task_logger``) to its own ``-l`` level, WARNING unless given. It also
+    replaces the root logger's handlers that ``LOGGING`` set up (with their
     ``RedactContactsFilter``) by its own, and adds more to its task logger and to the
-    multiprocessing logger: without this the worker's log carries what the filter would
+    multiprocessing logger: without the filter the worker's log carries what it would
     have masked (our own messages, the tracebacks of failed tasks, Celery's dump of a task
     it does not know, with its arguments). Every handler of every logger gets the filter."""
+    level = log_level_from_settings()
+    if level is not None and logger is not None:
+        logger.setLevel(level)
     redact_handlers()
 
 
