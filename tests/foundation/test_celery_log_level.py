@@ -104,9 +104,10 @@ def test_celerys_own_environment_variable_is_an_explicit_level_too() -> None:
     assert levels(found, "alerts.probe") == levels(found, "alerts.tasks") == {"error"}
 
 
-def test_beat_without_l_writes_at_log_level_and_with_l_at_its_own() -> None:
-    assert levels(run("beat", LOG_LEVEL="DEBUG"), "alerts.probe") == ALL
-    assert levels(run("beat", "-l", "ERROR", LOG_LEVEL="DEBUG"), "alerts.probe") == {"error"}
+def test_beat_without_l_writes_at_log_level_and_with_l_at_its_own(tmp_path: Path) -> None:
+    schedule = ("-s", str(tmp_path / "beat-schedule"))  # not beside the code
+    assert levels(run("beat", *schedule, LOG_LEVEL="DEBUG"), "alerts.probe") == ALL
+    assert levels(run("beat", *schedule, "-l", "ERROR", LOG_LEVEL="DEBUG"), "alerts.probe") == {"error"}
 
 
 def test_a_pool_process_started_afresh_takes_the_level_its_worker_took(monkeypatch) -> None:
