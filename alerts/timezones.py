@@ -2,7 +2,7 @@
 
 Times are stored, logged and sent to citizens in UTC (``settings.TIME_ZONE``). Staff at
 the post think in its own zone (``settings.EMBASSY_TIME_ZONE``, e.g. Asia/Kabul), which
-the console turns on for its pages (``alerts.console.middleware``). The helpers here
+the console and the Django admin turn on for their pages (``alerts.console.middleware``). The helpers here
 name whichever zone is active, so every time shown to staff can say what it is.
 """
 

@@ -5,11 +5,15 @@ Every page works without JavaScript. Views validate, call a service, and render.
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.translation import get_language
+from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import get_language, get_language_from_request
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -24,7 +28,7 @@ from registrations.forms import (
     RegistrationContactForm,
 )
 from registrations.geo import regions_of
-from registrations.languages import email_link_citizen, use_citizen_language
+from registrations.languages import chose_site_language, email_link_citizen, use_citizen_language
 from registrations.models import Citizen, Presence
 from registrations.phones import masked_email, masked_phone
 from registrations.ratelimit import over_limit, too_many
@@ -132,7 +136,7 @@ def pending(request: HttpRequest, token: str) -> HttpResponse:
             except services.VerificationError as exc:
                 form.add_error("code", exc.message)
             else:
-                return redirect("registrations:registered")
+                return _registered_in(request)
         status = 400
     return render(
         request,
@@ -160,11 +164,27 @@ def verify_email(request: HttpRequest, token: str) -> HttpResponse:
         services.verify_email_token(token)
     except services.VerificationError as exc:
         return render(request, "registrations/link_invalid.html", {"reason": exc.message}, status=400)
-    return redirect("registrations:registered")
+    return _registered_in(request)
+
+
+def _registered_in(request: HttpRequest) -> HttpResponse:
+    """To "you are registered", in the language the code or link page was just shown in
+    (the citizen's, unless this browser chose one): the page itself knows no citizen."""
+    language = translation.get_language()
+    if language == get_language_from_request(request) or language not in dict(settings.LANGUAGES):
+        return redirect("registrations:registered")
+    return redirect(f"{reverse('registrations:registered')}?{urlencode({'lang': language})}")
 
 
 @require_GET
 def registered(request: HttpRequest) -> HttpResponse:
+    """The end of registering or of confirming a contact. ``?lang=`` (set by the pages
+    that send here) shows it in the citizen's language; a language chosen in this browser
+    with the switcher wins, and anything else is ignored."""
+    language = request.GET.get("lang", "")
+    if language in dict(settings.LANGUAGES) and not chose_site_language(request):
+        translation.activate(language)
+        request.LANGUAGE_CODE = language
     return render(request, "registrations/registered.html")
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
-
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -45,5 +43,5 @@ def audit_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "alerts/console/audit.html",
-        {"form": form, "page": page, "query": query.urlencode(), "today": datetime.date.today()},
+        {"form": form, "page": page, "query": query.urlencode()},
     )
