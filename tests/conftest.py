@@ -61,3 +61,20 @@ def _clean_cache() -> None:
 
     cache.clear()
     pauses.reset()  # no pause remembered, no server errors counted, from another test
+
+
+@pytest.fixture
+def admin_client(admin_user):  # type: ignore[no-untyped-def]
+    """pytest-django's ``admin_client`` in a session that passed two-factor authentication
+    (a confirmed TOTP device): the Django admin opens for nothing less (embassy.admin_site)."""
+    from django.test import Client
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.create(user=admin_user, name="console", confirmed=True)
+    client = Client()
+    client.force_login(admin_user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return client

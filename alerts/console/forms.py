@@ -22,7 +22,9 @@ class LoginForm(forms.Form):
     """Username, password and, for staff with an authenticator, the code it shows.
 
     ``authenticate`` gets the request, so django-axes counts failures and locks out;
-    a wrong code counts as a failed login too.
+    a wrong code counts as a failed login too. Staff members (``is_staff``) without a
+    console role sign in here too: it is the Django admin's only sign-in
+    (``embassy.admin_site``).
     """
 
     username = forms.CharField(label=_("Username"), max_length=150)
@@ -53,7 +55,7 @@ class LoginForm(forms.Form):
         if not username or not password:
             return cleaned
         user = authenticate(self.request, username=username, password=password)
-        if user is None or not is_console_user(user):
+        if user is None or not (is_console_user(user) or user.is_staff):
             raise forms.ValidationError(self.error_messages["invalid_login"], code="invalid_login")
         devices = otp.confirmed_devices(user)
         if devices:

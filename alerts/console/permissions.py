@@ -8,7 +8,8 @@ missing one):
 - **administrator** manages staff, templates and areas.
 
 Approvers and administrators must have passed two-factor authentication (a TOTP code,
-django-otp) in this session before any console page opens for them.
+django-otp) in this session before any console page opens for them. The Django admin
+asks it of every staff member, whatever their role (``can_use_admin``).
 """
 
 from __future__ import annotations
@@ -103,6 +104,13 @@ def is_otp_verified(user: AnyUser) -> bool:
 
 def second_factor_satisfied(user: AnyUser) -> bool:
     return not requires_otp(user) or is_otp_verified(user)
+
+
+def can_use_admin(user: AnyUser) -> bool:
+    """True when ``user`` may open the Django admin now: an active staff member whose
+    session passed a TOTP check. The admin shows citizens' contact details, so a
+    password alone never opens it, for any role (``embassy.admin_site``)."""
+    return bool(user.is_authenticated and user.is_active and user.is_staff and is_otp_verified(user))
 
 
 def can(user: AnyUser, capability: Capability) -> bool:

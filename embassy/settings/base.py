@@ -42,7 +42,8 @@ if TRUST_FORWARDED_HEADERS:
     USE_X_FORWARDED_HOST = True
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # django.contrib.admin, its site behind the console's sign-in and second factor.
+    "embassy.apps.StaffAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -66,11 +66,6 @@ def test_the_admin_reads_a_typed_time_as_kabul_time(kabul_time, admin_client, ad
     assert 'value="18:00:00"' in again
 
 
-def test_the_admin_sign_in_page_names_the_zone_too(kabul_time, client):
-    page = client.get("/admin/login/").content.decode()
-    assert page.count(ZONE_NOTE) == 1
-
-
 def test_without_a_post_zone_the_admin_says_utc(admin_client):
     alert = AlertFactory()
     Alert.objects.filter(pk=alert.pk).update(created_at=FALL_OF_KABUL)

@@ -19,16 +19,16 @@ from django_otp import login as otp_login
 from alerts.console import otp
 from alerts.console.audit import record_audit
 from alerts.console.forms import CodeForm, LoginForm, SetupCodeForm
-from alerts.console.permissions import is_otp_verified, requires_otp
+from alerts.console.permissions import is_console_user, is_otp_verified, requires_otp
 
 
-def _next_url(request: HttpRequest) -> str:
+def _next_url(request: HttpRequest, default: str = "console:situation") -> str:
     target = request.POST.get("next") or request.GET.get("next") or ""
     if target and url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         return target
-    return resolve_url("console:situation")
+    return resolve_url(default)
 
 
 @sensitive_post_parameters("password", "otp_token")
@@ -42,10 +42,12 @@ def login_view(request: HttpRequest) -> HttpResponse:
         if form.device is not None:
             otp_login(request, form.device)
         record_audit(user, "login", user, None, {"two_factor": form.device is not None})
+        # Staff without a console role sign in here only for the Django admin.
+        target = _next_url(request, "console:situation" if is_console_user(user) else "admin:index")
         if requires_otp(user) and form.device is None:
             # An approver or administrator without an authenticator yet: enrol first.
-            return redirect(resolve_url("console:otp-enrol") + "?next=" + _next_url(request))
-        return redirect(_next_url(request))
+            return redirect(resolve_url("console:otp-enrol") + "?next=" + target)
+        return redirect(target)
     return render(request, "alerts/console/login.html", {"form": form, "next": _next_url(request)})
 
 
