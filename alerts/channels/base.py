@@ -121,7 +121,12 @@ class ChannelError(Exception):
     identity): no message will pass until the configuration is fixed, so the channel
     pauses (``alerts.services.pauses``) and the attempt does not count. ``outage`` is
     True when the provider answered with a server error (HTTP 5xx): it did not take the
-    message; many in a row pause the channel too.
+    message; many in a row pause the channel too. ``unreachable`` is True when the
+    request timed out, or no connection to the provider could be made or kept: the
+    provider may be down, and many in a row pause the channel as server errors do. Unlike
+    ``outage`` it does not say the provider left the message alone: after a timeout or a
+    dropped connection it may have taken it (the ``code``, "timeout", "connection" or
+    "answer", tells the pipeline to look it up or never send it again).
     """
 
     def __init__(
@@ -134,6 +139,7 @@ class ChannelError(Exception):
         retry_after: float | None = None,
         account: bool = False,
         outage: bool = False,
+        unreachable: bool = False,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -143,6 +149,7 @@ class ChannelError(Exception):
         self.retry_after = retry_after
         self.account = account
         self.outage = outage
+        self.unreachable = unreachable
 
 
 class Channel(ABC):

@@ -222,24 +222,36 @@ class SendGridEmailChannel(BatchFirstChannel):
             error = map_sendgrid_error(exc)
             if int(exc.status_code) == 400:
                 refused = refused_personalizations(exc)
+        # Timeouts and failed or lost connections are ``unreachable``: many in a row pause
+        # the channel (alerts.services.pauses), whatever each one means for its message.
         except TimeoutError:
-            error = ChannelError(f"sendgrid: no answer within {self.timeout:g}s", permanent=False, code="timeout")
+            error = ChannelError(
+                f"sendgrid: no answer within {self.timeout:g}s", permanent=False, code="timeout", unreachable=True
+            )
         except urllib.error.URLError as exc:
             # urllib wraps what fails before the request is out (a refused connection, a
             # timeout while connecting): SendGrid cannot have taken it, safe to retry.
             reason = exc.reason
             if isinstance(reason, TimeoutError):
-                error = ChannelError(f"sendgrid: no answer within {self.timeout:g}s", permanent=False, code="timeout")
+                error = ChannelError(
+                    f"sendgrid: no answer within {self.timeout:g}s", permanent=False, code="timeout", unreachable=True
+                )
             else:
                 error = ChannelError(
-                    f"sendgrid: connection failed ({type(reason).__name__})", permanent=False, code="connection"
+                    f"sendgrid: connection failed ({type(reason).__name__})",
+                    permanent=False,
+                    code="connection",
+                    unreachable=True,
                 )
         except (HTTPException, OSError) as exc:
             # The request went out and the connection dropped before the answer was read
             # (RemoteDisconnected, a reset, IncompleteRead): SendGrid may well have taken
             # it, so this is as unclear as a timeout and must never be sent again.
             error = ChannelError(
-                f"sendgrid: connection lost before the answer ({type(exc).__name__})", permanent=False, code="answer"
+                f"sendgrid: connection lost before the answer ({type(exc).__name__})",
+                permanent=False,
+                code="answer",
+                unreachable=True,
             )
         else:
             message_id = response.headers.get("X-Message-Id", "")

@@ -394,10 +394,17 @@ class TwilioSMSChannel(BatchFirstChannel):
         except TwilioRestException as exc:
             error = map_twilio_error(exc, _last_response.get())
         except TimeoutError:
-            error = ChannelError(f"twilio: no answer within {self.timeout:g}s", permanent=False, code="timeout")
-        except aiohttp.ClientError as exc:
+            # Unreachable: many in a row pause the channel (alerts.services.pauses).
             error = ChannelError(
-                f"twilio: connection failed ({type(exc).__name__})", permanent=False, code="connection"
+                f"twilio: no answer within {self.timeout:g}s", permanent=False, code="timeout", unreachable=True
+            )
+        except aiohttp.ClientError as exc:
+            # Refused, reset or dropped: unreachable as a timeout is (and as unclear).
+            error = ChannelError(
+                f"twilio: connection failed ({type(exc).__name__})",
+                permanent=False,
+                code="connection",
+                unreachable=True,
             )
         except (TwilioException, ValueError) as exc:
             # An answer the SDK could not read (not JSON, cut short): the message may or may

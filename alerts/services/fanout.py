@@ -626,12 +626,14 @@ def _write_back(rows: list[ClaimedDelivery], results: list[SendResult | ChannelE
     retry_reasons: dict[int, str] = {}
     opted_out: list[ClaimedDelivery] = []
     # The channel pauses when the provider refused our account, or when this round's
-    # server errors make it look down (alerts.services.pauses): those rows wait for it.
-    server_errors = {id(r) for r in results if isinstance(r, ChannelError) and r.outage}  # by request
-    accepted = sum(isinstance(r, SendResult) for r in results)
-    down = bool(rows) and pauses.count_outage(rows[0].channel, accepted, len(server_errors))
+    # server errors, timeouts and failed connections make it look down
+    # (alerts.services.pauses): rows refused or answered 5xx wait for it, unspent; those
+    # that timed out or could not connect are settled below as before (lookup first,
+    # or never resent): for them the outage only adds the pause.
+    outage = pauses.count_outage(rows[0].channel, results) if rows else None
+    down = outage is not None
     refused: list[int] = []
-    refusals: list[ChannelError] = []
+    refusals: list[ChannelError] = [outage] if outage is not None else []
     # One jitter for the round: its retries are due together (the sweep queues them
     # again in one pass anyway), and rows sharing their values are written in one
     # statement (``_sql_set``). Other rounds draw their own.

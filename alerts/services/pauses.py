@@ -1,19 +1,25 @@
 """Channels paused because their provider cannot take our messages for now.
 
 When Twilio or SendGrid refuses our credentials or sender (``ChannelError.account``),
-or answers request after request with server errors (``ChannelError.outage``,
-``CHANNEL_OUTAGE_AFTER`` in a row in one process with nothing accepted), every message
-on that channel would fail the same way until the configuration is fixed or the
-provider is back. Failing the deliveries would lose them; retrying each one would spend
-their attempts within minutes and hammer the provider. So the channel pauses
-(``ChannelPause``):
+or fails request after request (``CHANNEL_OUTAGE_AFTER`` in a row in one process with
+nothing accepted: answered with server errors, ``ChannelError.outage``, or timed out or
+not reachable, ``ChannelError.unreachable``), every message on that channel would fail
+the same way until the configuration is fixed or the provider is back. Failing the
+deliveries would lose them; retrying each one would spend their attempts within minutes
+and hammer the provider. So the channel pauses (``ChannelPause``):
 
-- the refused deliveries wait as RETRY until the pause's end, their attempt not counted;
+- the refused deliveries wait as RETRY until the pause's end, their attempt not counted
+  (those that timed out may have been taken: they are settled as any other timeout, an
+  SMS looked up before it is sent again, an email never sent again; the outage only
+  adds the pause);
+- single messages (codes, links: ``alerts.notify``) wait for the pause's end in the
+  queue, without spending a retry;
 - send tasks claim nothing on a paused channel (they hand their deliveries back to the
   sweep), and the sweep queues nothing on it;
 - the console shows the pause on every page, ``/healthz`` names the channel;
 - at the pause's end the sweep queues the waiting deliveries again: the first request
-  the provider accepts ends the pause, a refusal renews it.
+  the provider accepts (an alert's or a single message's) ends the pause, a refusal
+  renews it.
 
 Whether a channel is paused is read from the database at most once per
 ``CHANNEL_PAUSE_CHECK_SECONDS`` per process (send tasks ask before every round).
@@ -25,21 +31,29 @@ import datetime
 import logging
 import threading
 import time
+from collections import Counter
+from collections.abc import Iterable
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from alerts.channels.base import ChannelError
+from alerts.channels.base import ChannelError, SendResult
 from alerts.models import ChannelPause
 
 logger = logging.getLogger(__name__)
 
 _seen: dict[str, tuple[float, ChannelPause | None]] = {}
 _seen_lock = threading.Lock()
-#: Server-error answers per channel in this process since the provider last accepted one.
-_failing: dict[str, int] = {}
+#: Failed requests per channel in this process since the provider last accepted one:
+#: how many of each kind (``failure_kind``), and the last error of each kind.
+_failing: dict[str, tuple[Counter[str], dict[str, ChannelError]]] = {}
+
+#: What a failed request says of its provider, by ``ChannelError.code`` of an
+#: unreachable one (the words staff read in the pause's reason).
+_UNREACHABLE_KINDS = {"timeout": "timed out", "connection": "could not connect", "answer": "connection lost"}
+SERVER_ERRORS = "server errors"
 
 
 def forget() -> None:
@@ -55,21 +69,57 @@ def reset() -> None:
         _failing.clear()
 
 
-def count_outage(channel: str, accepted: int, server_errors: int) -> bool:
-    """Count one round's answers; True when the provider now looks down.
+def failure_kind(error: ChannelError) -> str | None:
+    """What ``error`` says of its provider being down: "server errors", "timed out",
+    "could not connect", "connection lost"; None when it says nothing of it (a refusal
+    of the message, a rate limit, our account)."""
+    if error.outage:
+        return SERVER_ERRORS
+    if error.unreachable:
+        return _UNREACHABLE_KINDS.get(error.code, "unreachable")
+    return None
 
-    ``server_errors`` distinct requests answered 5xx; any ``accepted`` starts the count
-    again. Down: ``CHANNEL_OUTAGE_AFTER`` server errors in a row in this process.
+
+def count_outage(channel: str, results: Iterable[SendResult | ChannelError]) -> ChannelError | None:
+    """Count one round's answers on ``channel``; when its provider now looks down, the
+    error to pause the channel with (``pause_channel``), else None.
+
+    Counted: distinct requests (a SendGrid request's recipients share one error) that
+    were answered with a server error, timed out, or could not connect or lost their
+    connection (``failure_kind``). Any message accepted starts the count again; other
+    refusals leave it as it is. Down: ``CHANNEL_OUTAGE_AFTER`` such requests in a row in
+    this process. The error returned (``outage``) names what happened in its code (the
+    last error's of the commonest kind: "timeout", "connection", "20503") and its
+    message, which says how many of each kind, for the console's pause banner.
     """
+    failed: dict[int, ChannelError] = {}
+    for result in results:
+        if isinstance(result, SendResult):
+            with _seen_lock:
+                _failing.pop(channel, None)
+            return None
+        if failure_kind(result) is not None:
+            failed.setdefault(id(result), result)
+    if not failed:
+        return None
     with _seen_lock:
-        if accepted:
-            _failing.pop(channel, None)
-            return False
-        _failing[channel] = _failing.get(channel, 0) + server_errors
-        down = _failing[channel] >= settings.CHANNEL_OUTAGE_AFTER
-        if down:
-            _failing.pop(channel, None)
-        return down
+        counts, last = _failing.setdefault(channel, (Counter(), {}))
+        for error in failed.values():
+            kind = failure_kind(error) or ""
+            counts[kind] += 1
+            last[kind] = error
+        total = sum(counts.values())
+        if total < settings.CHANNEL_OUTAGE_AFTER:
+            return None
+        del _failing[channel]
+    kind = counts.most_common(1)[0][0]
+    kinds = ", ".join(f"{n} {k}" for k, n in counts.most_common())
+    return ChannelError(
+        f"{last[kind].message} ({total} requests in a row failed, none accepted: {kinds})",
+        permanent=False,
+        code=last[kind].code,
+        outage=True,
+    )
 
 
 def channel_pause(channel: str) -> ChannelPause | None:
@@ -97,7 +147,8 @@ def paused_channels(now: datetime.datetime | None = None) -> set[str]:
 
 def pause_channel(channel: str, error: ChannelError, now: datetime.datetime | None = None) -> ChannelPause:
     """Pause ``channel`` after its provider refused our account (``CHANNEL_PAUSE_SECONDS``)
-    or failed request after request (``CHANNEL_OUTAGE_PAUSE_SECONDS``)."""
+    or failed request after request (``CHANNEL_OUTAGE_PAUSE_SECONDS``; ``error`` is then
+    the one ``count_outage`` returned). Renews the pause when there is one already."""
     now = now or timezone.now()
     kind = ChannelPause.Kind.ACCOUNT if error.account else ChannelPause.Kind.OUTAGE
     seconds = settings.CHANNEL_PAUSE_SECONDS if error.account else settings.CHANNEL_OUTAGE_PAUSE_SECONDS
@@ -123,9 +174,16 @@ def pause_channel(channel: str, error: ChannelError, now: datetime.datetime | No
     return ChannelPause.objects.get(channel=channel)
 
 
-def resume_channel(channel: str) -> bool:
-    """End ``channel``'s pause: its provider accepted a request again. True if one ended."""
-    ended, _ = ChannelPause.objects.filter(channel=channel).delete()
+def resume_channel(channel: str, *, sent_since: datetime.datetime | None = None) -> bool:
+    """End ``channel``'s pause: its provider accepted a request again. True if one ended.
+
+    ``sent_since``: when the accepted request was sent; a pause renewed by a refusal
+    that came back after it (another worker's) stays, until the next request accepted.
+    """
+    ending = ChannelPause.objects.filter(channel=channel)
+    if sent_since is not None:
+        ending = ending.filter(refused_at__lt=sent_since)
+    ended, _ = ending.delete()
     forget()
     if ended:
         logger.warning("%s sending resumed: the provider accepts our account again", channel)
