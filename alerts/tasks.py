@@ -7,7 +7,7 @@ import logging
 from celery import shared_task
 
 from alerts.channels import ChannelError
-from alerts.notify import send_message, shown_arguments
+from alerts.notify import ChannelPaused, send_message, shown_arguments, wait_for_pause
 
 logger = logging.getLogger(__name__)
 
@@ -20,12 +20,17 @@ def send_single_message(self, payload: dict | list[dict]) -> str | None | list[s
     code and link: one broker publish). Each message in a list is sent on its own: a
     permanent failure drops only that message, a transient one retries only the messages
     that failed, and an unexpected error in one does not keep the others from being sent
-    (it is logged, and raised after them unless a retry is due). Returns the provider
-    message id (None if dropped), or the list of them in order.
+    (it is logged, and raised after them unless a retry is due). A message whose channel
+    is paused is queued again for the pause's end without spending a retry, or dropped
+    once it would expire first (``alerts.notify.wait_for_pause``). Returns the provider
+    message id (None if dropped or waiting), or the list of them in order.
     """
     if isinstance(payload, dict):
         try:
             return send_message(payload).provider_message_id
+        except ChannelPaused as paused:
+            wait_for_pause([payload], paused.until, retries=self.request.retries)
+            return None
         except ChannelError as exc:
             if exc.permanent:
                 return None
@@ -33,11 +38,15 @@ def send_single_message(self, payload: dict | list[dict]) -> str | None | list[s
             raise self.retry(exc=exc, countdown=countdown, argsrepr=shown_arguments(payload)) from exc
     sent: list[str | None] = []
     again: list[dict] = []
+    paused: dict[str, tuple[ChannelPaused, list[dict]]] = {}  # by channel
     transient: ChannelError | None = None
     unexpected: Exception | None = None
     for message in payload:
         try:
             sent.append(send_message(message).provider_message_id)
+        except ChannelPaused as exc:
+            sent.append(None)
+            paused.setdefault(exc.channel, (exc, []))[1].append(message)
         except ChannelError as exc:
             sent.append(None)
             if not exc.permanent:
@@ -47,6 +56,8 @@ def send_single_message(self, payload: dict | list[dict]) -> str | None | list[s
             sent.append(None)
             logger.exception("single %s message %s failed", message.get("channel"), message.get("reference"))
             unexpected = unexpected or exc
+    for pause, messages in paused.values():
+        wait_for_pause(messages, pause.until, retries=self.request.retries)
     if transient is not None:
         countdown = transient.retry_after or min(300, 2 ** (self.request.retries + 1))
         retry = again if len(again) > 1 else again[0]
