@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 from django.conf import settings
@@ -61,6 +62,18 @@ def _clean_cache() -> None:
 
     cache.clear()
     pauses.reset()  # no pause remembered, no server errors counted, from another test
+
+
+@pytest.fixture(autouse=True)
+def _default_language() -> Iterator[None]:
+    """Each test starts in the default language. A view run by the test client activates
+    the request's language for the thread (a citizen's Dari, say) and nothing turns it
+    off: a later test calling ``gettext`` directly would get Dari."""
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture
