@@ -102,7 +102,10 @@ def test_an_alert_goes_from_level_change_to_accountability_board(
     page.wait_for_url(f"**/console/alerts/{alert.pk}/progress/")
 
     # 4. Progress climbs to 100% without a reload while the worker sends to the stub.
-    page.wait_for_function("document.getElementById('percent').textContent === '100'", timeout=90_000)
+    # A locator assertion, not wait_for_function: the page's CSP refuses evaluated strings.
+    from playwright.sync_api import expect
+
+    expect(page.locator("#percent")).to_have_text("100", timeout=90_000)
     save_screenshot(page, "console-e2e-3-progress-done-desktop")
     wait_until(
         lambda: Alert.objects.get(pk=alert.pk).state == Alert.State.SENT, timeout=30, what="the alert to be sent"
