@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import contextlib
 import datetime
 import logging
 import random
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -74,6 +75,7 @@ class SweepReport:
     requeued: int = 0
     fanouts_resumed: list[int] = field(default_factory=list)
     alerts_finished: list[int] = field(default_factory=list)
+    overlapped: bool = False  # another sweep was running: this one did nothing
 
 
 # --- fan-out ---------------------------------------------------------------------------
@@ -972,14 +974,22 @@ def _reconcile(
     to_send: list[ClaimedDelivery] = []
     found: dict[int, str] = {}
     unasked: list[ClaimedDelivery] = []
+    cannot_ask: ChannelError | None = None
     for row in rows:
         if row.attempts <= 1 or row.error_code not in AMBIGUOUS_CODES:
             to_send.append(row)
             continue
+        if cannot_ask is not None:
+            # The provider did not answer the first question of this round: the rest are
+            # not asked (each would wait up to the timeout); they wait for the next round.
+            unasked.append(row)
+            continue
         try:
             sid = _look_up(renderer, provider, row)
-        except ChannelError:
+        except ChannelError as exc:
+            cannot_ask = exc
             unasked.append(row)
+            _count_failed_look_up(exc)
             continue
         except LookupError:  # no text to compare with: cannot tell, so never resend
             report.failed += _mark([row.pk], state=D.FAILED, error_code="unknown", error_reason=_UNKNOWN)
@@ -1009,6 +1019,16 @@ def _reconcile(
     return to_send
 
 
+def _count_failed_look_up(error: ChannelError) -> None:
+    """A look-up that timed out or found the provider down counts towards its outage like
+    a send does (``pauses.count_outage``): a provider that answers nothing pauses the
+    channel instead of being asked again, round after round, each row waiting out the
+    timeout and spending an attempt."""
+    outage = pauses.count_outage(Delivery.Channel.SMS, [error])
+    if outage is not None:
+        pauses.pause_channel(Delivery.Channel.SMS, outage)
+
+
 def _open_alert_ids() -> list[int]:
     """The alerts that may still have QUEUED, RETRY or SENDING deliveries: those sending,
     and those aborted whose last claimed rows are not yet all final (``finished_at``
@@ -1036,27 +1056,44 @@ def _settle_stale_sending(
     give_up_before = now - 3 * (now - stale)
     sms_provider: Channel | None = None
     renderers: dict[int, AlertRenderer] = {}
-    unknown: list[int] = []
+    unknown: list[Delivery] = []
+
+    def settle(row: Delivery, **changes: object) -> int:
+        # Only the claim looked at: while it was being looked up (up to the timeout), the
+        # row may have been settled by an overlapping sweep, queued again and claimed
+        # afresh by a worker now sending it. Marking *that* claim RETRY would send it twice.
+        return Delivery.objects.filter(pk=row.pk, state=D.SENDING, claimed_at=row.claimed_at).update(
+            updated_at=timezone.now(), **changes
+        )
+
+    cannot_ask = False  # the provider did not answer a look-up: ask no more in this sweep
     for row in rows:
         if row.channel == Delivery.Channel.SMS:
             if sms_provider is None:
                 sms_provider = get_channel("sms")
+            if cannot_ask:
+                if row.claimed_at and row.claimed_at < give_up_before:
+                    unknown.append(row)
+                continue
             if _can_look_up(sms_provider):
                 if row.alert_id not in renderers:
                     renderers[row.alert_id] = AlertRenderer(Alert.objects.get(pk=row.alert_id))
                 try:
                     sid = _look_up(renderers[row.alert_id], sms_provider, row)
-                except (ChannelError, LookupError):
+                except (ChannelError, LookupError) as exc:
+                    if isinstance(exc, ChannelError):
+                        cannot_ask = True
+                        _count_failed_look_up(exc)
                     if row.claimed_at and row.claimed_at < give_up_before:
-                        unknown.append(row.pk)
+                        unknown.append(row)
                     continue
                 if sid:
-                    report.reconciled_sent += _mark(
-                        [row.pk], state=D.SENT, provider_message_id=sid, sent_at=now, error_code="", error_reason=""
+                    report.reconciled_sent += settle(
+                        row, state=D.SENT, provider_message_id=sid, sent_at=now, error_code="", error_reason=""
                     )
                 else:
-                    report.reconciled_retry += _mark(
-                        [row.pk],
+                    report.reconciled_retry += settle(
+                        row,
                         state=D.RETRY,
                         next_attempt_at=now,
                         enqueued_at=None,
@@ -1064,8 +1101,9 @@ def _settle_stale_sending(
                         error_reason="the worker stopped before the provider took it; sent again",
                     )
                 continue
-        unknown.append(row.pk)
-    report.outcome_unknown += _mark(unknown, state=D.FAILED, error_code="unknown", error_reason=_UNKNOWN)
+        unknown.append(row)
+    for row in unknown:
+        report.outcome_unknown += settle(row, state=D.FAILED, error_code="unknown", error_reason=_UNKNOWN)
 
 
 # --- the sweep -------------------------------------------------------------------------
@@ -1089,7 +1127,43 @@ def sweep_deliveries(now: datetime.datetime | None = None, *, requeue_limit: int
     4. A fan-out whose lease went stale is resumed.
     5. A sending alert whose deliveries are all created and final becomes SENT.
     """
-    now = now or timezone.now()
+    with _sweep_lock() as mine:
+        if not mine:
+            logger.warning("sweep: another sweep is still running; this one does nothing")
+            return SweepReport(overlapped=True)
+        return _sweep(now or timezone.now(), requeue_limit)
+
+
+#: The PostgreSQL advisory lock a sweep holds while it runs (any number, the same everywhere).
+SWEEP_LOCK_KEY = 0x5EE9_0001
+
+
+@contextlib.contextmanager
+def _sweep_lock() -> Iterator[bool]:
+    """One sweep at a time, across every worker: True if this one may run.
+
+    A sweep can outlast its interval (up to 500 stale SMS looked up, each up to the
+    provider timeout), and a second beat may have been started by mistake. The settling
+    of each row is safe on its own (``_settle_stale_sending``); this keeps overlapping
+    sweeps from asking the provider twice and queueing the same rows twice. A session
+    lock of PostgreSQL's: released at the end, or when the worker's connection dies.
+    Other databases (the embedded SQLite, one process) need none.
+    """
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [SWEEP_LOCK_KEY])
+        mine = bool(cursor.fetchone()[0])
+    try:
+        yield mine
+    finally:
+        if mine:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [SWEEP_LOCK_KEY])
+
+
+def _sweep(now: datetime.datetime, requeue_limit: int) -> SweepReport:
     report = SweepReport()
     stale = now - datetime.timedelta(seconds=settings.DELIVERY_SENDING_STALE_SECONDS)
     open_alerts = _open_alert_ids()
