@@ -9,7 +9,8 @@ The audience of a live alert is every citizen with a current presence
 - within ``radius_km`` of the alert's centre, for presences with coordinates; people in
   the centre's region (``center_region``) who gave no coordinates are included as a
   fallback and counted apart (``radius_fallback_citizens``), or
-- for an Update or Cancel, who was handed the alert it ``references``;
+- for an Update or Cancel, who may have received the alert it ``references``
+  (``may_have_received``: handed over, or its outcome unclear);
 
 and, for a follow-up (``only_unanswered``), only those of them who have not checked in
 (since ``unanswered_since`` when set).
@@ -143,11 +144,7 @@ def audience_citizens(alert: Alert, *, after: int = 0) -> QuerySet[Citizen]:
         add(theirs(presence_in_radius(alert)))
         add(theirs(presence_in_fallback_region(alert)))
     if alert.references_id and alert.msg_type in (Alert.MsgType.UPDATE, Alert.MsgType.CANCEL):
-        handed = Delivery.objects.filter(
-            alert_id=alert.references_id,
-            state__in=(Delivery.State.SENT, Delivery.State.DELIVERED),
-        )
-        add(theirs(handed))
+        add(theirs(may_have_received(alert.references_id)))
     if conditions is None:
         return Citizen.objects.none()
     citizens = Citizen.objects.filter(conditions)
@@ -159,6 +156,25 @@ def audience_citizens(alert: Alert, *, after: int = 0) -> QuerySet[Citizen]:
             answers = answers.filter(created_at__gte=alert.unanswered_since)
         citizens = citizens.exclude(Exists(answers))
     return citizens
+
+
+#: What a delivery's error code says when the provider may have taken the message after
+#: all: a timeout, a lost answer or connection, the sweep's "outcome unknown".
+MAYBE_TAKEN_CODES = ("unknown", "timeout", "answer", "connection")
+
+
+def may_have_received(alert_id: int) -> QuerySet[Delivery]:
+    """The deliveries of alert ``alert_id`` whose message may have reached its person: an
+    Update or Cancel must reach all of them. Handed over (SENT, DELIVERED), still being
+    handed over (SENDING: an abort does not call back what a worker is sending), or ended
+    or waiting with an unclear outcome (FAILED "outcome unknown", RETRY after a timeout).
+    Left out: never sent (QUEUED, SKIPPED) and refused by the provider (FAILED with its
+    reason, RETRY after a refusal)."""
+    D = Delivery.State  # noqa: N806
+    return Delivery.objects.filter(alert_id=alert_id).filter(
+        Q(state__in=(D.SENT, D.DELIVERED, D.SENDING))
+        | Q(state__in=(D.FAILED, D.RETRY), error_code__in=MAYBE_TAKEN_CODES)
+    )
 
 
 def _phone_ok(alert: Alert, include_unverified: bool) -> Q:

@@ -164,3 +164,44 @@ def test_a_fan_out_phase_reads_only_citizens_reachable_on_its_channels(afghanist
     assert page(None) == {both.pk, sms_only.pk, email_only.pk}
     assert page(["email"]) == {both.pk, email_only.pk}
     assert page(["sms"]) == {both.pk, sms_only.pk}
+
+
+def test_a_cancellation_reaches_everyone_who_may_have_received_the_original(kabul, author) -> None:
+    # The original went to six people in Kabul, and then they all left the area: the
+    # cancellation reaches those the provider took it for, and those whose outcome is
+    # unclear, but not those it was never sent to or the provider refused.
+    from alerts.models import Delivery
+
+    D = Delivery.State  # noqa: N806
+    original = make_alert(author, areas=[kabul], state=Alert.State.SENT)
+    outcomes = {
+        "sent": (D.SENT, ""),
+        "delivered": (D.DELIVERED, ""),
+        "in flight at the abort": (D.SENDING, ""),
+        "outcome unknown": (D.FAILED, "unknown"),
+        "timed out, retrying": (D.RETRY, "timeout"),
+        "answer lost, retrying": (D.RETRY, "answer"),
+        "refused by the carrier": (D.FAILED, "21610"),
+        "retrying after a 503": (D.RETRY, "20503"),
+        "never sent": (D.QUEUED, ""),
+        "skipped at the abort": (D.SKIPPED, "aborted"),
+    }
+    people = {}
+    for label, (state, code) in outcomes.items():
+        person = present("AF-HER", phone_only=True)  # no longer in the cancellation's area
+        Delivery.objects.create(
+            alert=original, channel="sms", address=person.phone, citizen=person, state=state, error_code=code
+        )
+        people[label] = person.pk
+    cancellation = make_alert(
+        author, areas=[kabul], msg_type=Alert.MsgType.CANCEL, references=original, state=Alert.State.DRAFT
+    )
+    reached = {label for label, pk in people.items() if pk in keys(cancellation)}
+    assert reached == {
+        "sent",
+        "delivered",
+        "in flight at the abort",
+        "outcome unknown",
+        "timed out, retrying",
+        "answer lost, retrying",
+    }
