@@ -20,6 +20,7 @@ import click
 import pytest
 
 from embassy.celery import _LEVEL_FROM_SETTINGS, _set_up_celery_logs, log_level_from_settings
+from tests.foundation.production_env import PRODUCTION_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 PHONE, EMAIL = "+447700900123", "sara.rahimi@example.org"
@@ -55,9 +56,7 @@ def run(*arguments: str, **env: str) -> set[tuple[str, str]]:
             "PATH": "/usr/bin:/bin",
             "PYTHONPATH": str(ROOT),
             "DJANGO_SETTINGS_MODULE": "embassy.settings.production",
-            "SECRET_KEY": "k" * 50,
-            "ALLOWED_HOSTS": "alerts.example",
-            "REDIS_URL": "redis://127.0.0.1:9/0",  # never reached: the probe exits first
+            **PRODUCTION_ENV,  # its REDIS_URL is never reached: the probe exits first
             **env,
         },
         capture_output=True,

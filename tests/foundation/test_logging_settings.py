@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.foundation.production_env import PRODUCTION_ENV
+
 ROOT = Path(__file__).resolve().parents[2]
 PHONE, EMAIL = "+447700900123", "sara.rahimi@example.org"
 
@@ -62,7 +64,7 @@ print("checked")
 """
 
 SETTINGS = {
-    "embassy.settings.production": {"SECRET_KEY": "k" * 50, "ALLOWED_HOSTS": "alerts.example"},
+    "embassy.settings.production": PRODUCTION_ENV,
     "embassy.settings.local": {},
     "embassy.settings.test": {},
 }

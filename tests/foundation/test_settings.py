@@ -7,6 +7,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from embassy.env import env_bool, env_int, env_rate, env_secret
+from tests.foundation.production_env import PRODUCTION_ENV
 
 
 def test_it_reads_booleans_strictly(monkeypatch):
@@ -60,8 +61,7 @@ def test_production_starts_with_debug_off_when_configured():
         env={
             "PATH": "/usr/bin:/bin",
             "DJANGO_SETTINGS_MODULE": "embassy.settings.production",
-            "SECRET_KEY": "k" * 50,
-            "ALLOWED_HOSTS": "alerts.example",
+            **PRODUCTION_ENV,
         },
         capture_output=True,
         text=True,

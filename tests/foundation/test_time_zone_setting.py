@@ -9,6 +9,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from embassy.env import env_time_zone
+from tests.foundation.production_env import PRODUCTION_ENV
 
 
 def _settings_value(module: str, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -21,7 +22,7 @@ def _settings_value(module: str, env: dict[str, str]) -> subprocess.CompletedPro
     )
 
 
-PRODUCTION = {"SECRET_KEY": "k" * 50, "ALLOWED_HOSTS": "alerts.example"}
+PRODUCTION = PRODUCTION_ENV
 
 
 def test_it_reads_a_time_zone_name(monkeypatch):
