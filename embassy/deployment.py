@@ -141,6 +141,23 @@ def _email_problems(values: Mapping[str, Any], allow_outbox: bool) -> list[str]:
     return problems
 
 
+def check_secret_key_fallbacks(secret_key: str, fallbacks: list[str]) -> None:
+    """Raise ImproperlyConfigured unless every key in ``fallbacks`` (SECRET_KEY_FALLBACKS)
+    looks like an earlier SECRET_KEY: 40 characters or more (a key cut in two by a comma
+    is not), and not the current key itself (then the rotation did not happen)."""
+    for number, fallback in enumerate(fallbacks, start=1):
+        if fallback == secret_key:
+            what = "SECRET_KEY itself"
+        elif len(fallback) < 40:
+            what = f"only {len(fallback)} characters long"
+        else:
+            continue
+        raise ImproperlyConfigured(
+            f"SECRET_KEY_FALLBACKS (or SECRET_KEY_FALLBACKS_FILE): key {number} is {what}: list the earlier "
+            "SECRET_KEYs (40+ characters each) whose links must keep working, separated by commas or new lines"
+        )
+
+
 def deployment_problems(values: Mapping[str, Any], *, allow_outbox: bool = False) -> list[str]:
     """Every reason the settings in ``values`` (names to values, as a settings module
     holds them) are not fit for a deployment; empty when they are."""

@@ -79,6 +79,15 @@ def env_secret(name: str, default: str | None = None) -> str | None:
     return direct if direct is not None else default
 
 
+def env_secret_list(name: str) -> list[str]:
+    """Return secrets from ``name`` or from the file ``name_FILE`` names, separated by
+    commas or new lines (one per line suits a file), blanks dropped; ``[]`` when unset."""
+    raw = env_secret(name)
+    if raw is None:
+        return []
+    return [item.strip() for item in raw.replace("\n", ",").split(",") if item.strip()]
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     """Return a comma-separated list, blanks dropped."""
     raw = env.str(name, default=None)

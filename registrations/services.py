@@ -126,9 +126,20 @@ def load_pending(token: str) -> PendingVerification:
     return pending
 
 
-def _code_hash(verification_id: int, address: str, code: str) -> str:
+def _code_hash(verification_id: int, address: str, code: str, secret: str | None = None) -> str:
     message = f"{verification_id}:{address}:{code}".encode()
-    return hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).hexdigest()
+    key = secret if secret is not None else settings.SECRET_KEY
+    return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
+
+
+def _code_matches(verification: Verification, code: str) -> bool:
+    """Whether ``code`` is the one sent, keyed with SECRET_KEY or a fallback (a code
+    sent just before a key rotation still works for its few minutes)."""
+    keys = (settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS)
+    return any(
+        hmac.compare_digest(_code_hash(verification.pk, verification.address, code, key), verification.code_hash)
+        for key in keys
+    )
 
 
 def start_verification(citizen: Citizen, channel: str) -> Verification:
@@ -217,8 +228,7 @@ def verify_code(verification_id: int, code: str) -> Citizen:
         _check_usable(verification)
         # Count the attempt before comparing, and keep the count even when the code is wrong.
         Verification.objects.filter(pk=verification.pk).update(attempts=verification.attempts + 1)
-        expected = _code_hash(verification.pk, verification.address, code)
-        matches = hmac.compare_digest(expected, verification.code_hash)
+        matches = _code_matches(verification, code)
     if not matches:
         left = settings.VERIFICATION_MAX_ATTEMPTS - verification.attempts - 1
         if left <= 0:

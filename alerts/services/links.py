@@ -109,7 +109,7 @@ def _mac(purpose: str, message: str, secret: str | None = None) -> str:
 def _mac_ok(purpose: str, message: str, mac: str, length: int = 20) -> bool:
     """Whether ``mac`` (its first ``length`` characters) is right for ``message`` under
     the current key or a fallback."""
-    for secret in (settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", ())):
+    for secret in (settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS):
         if hmac.compare_digest(_mac(purpose, message, secret)[:length], mac):
             return True
     return False
@@ -204,8 +204,13 @@ def load_unsubscribe_token(token: str) -> UnsubscribeTarget:
     except (signing.BadSignature, KeyError, TypeError, ValueError, Citizen.DoesNotExist) as exc:
         raise InvalidLink("unsubscribe link not valid") from exc
     if tag.startswith("legacy:"):
-        current = salted_hmac(_ADDRESS_PURPOSE, citizen.email.strip().lower()).hexdigest()[:24]
-        holds_it = bool(citizen.email) and constant_time_compare(current, tag.removeprefix("legacy:"))
+        address = citizen.email.strip().lower()
+        holds_it = bool(address) and any(
+            constant_time_compare(
+                salted_hmac(_ADDRESS_PURPOSE, address, secret).hexdigest()[:24], tag.removeprefix("legacy:")
+            )
+            for secret in (settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS)
+        )
     else:
         address = citizen.email.strip().lower()
         holds_it = bool(address) and _mac_ok(_ADDRESS_PURPOSE, address, tag, _TAG_CHARS)

@@ -18,6 +18,7 @@ from embassy.env import (
     env_list,
     env_rate,
     env_secret,
+    env_secret_list,
     env_time_zone,
 )
 
@@ -25,6 +26,10 @@ BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_secret("SECRET_KEY")  # each deployment module decides what a missing one means
+# Earlier keys, still accepted when checking what they signed (links already sent, Django's
+# signing, SMS codes in flight) but never used to sign: a rotation moves the old SECRET_KEY
+# here, and it is dropped once its links may go (the unsubscribe links in emails never expire).
+SECRET_KEY_FALLBACKS = env_secret_list("SECRET_KEY_FALLBACKS")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from django.core.exceptions import ImproperlyConfigured
 
-from embassy.deployment import require_deployment_settings
+from embassy.deployment import check_secret_key_fallbacks, require_deployment_settings
 from embassy.env import env_bool, env_int
 
 from .base import *  # noqa: F403
 
 if not SECRET_KEY or len(SECRET_KEY) < 40:  # noqa: F405
     raise ImproperlyConfigured("SECRET_KEY (or SECRET_KEY_FILE) must be set to at least 40 random characters")
+check_secret_key_fallbacks(SECRET_KEY, SECRET_KEY_FALLBACKS)  # noqa: F405
 if not ALLOWED_HOSTS:  # noqa: F405
     raise ImproperlyConfigured("ALLOWED_HOSTS must name the hosts this site answers to")
 # A staging deployment that must send nothing may keep the development outbox: say so.
