@@ -63,7 +63,13 @@ def _url_variants(url: str) -> list[str]:
 
 
 def twilio_request_is_valid(request: HttpRequest) -> bool:
-    """True when ``request`` carries a valid X-Twilio-Signature for its URL and POST fields."""
+    """True when ``request`` carries a valid X-Twilio-Signature for its URL and POST fields.
+
+    Twilio signs with the account's primary auth token. During a rotation the old and the
+    new token are both live for a while, so a signature made with
+    ``TWILIO_AUTH_TOKEN_SECONDARY`` is accepted too (signatures only: the API client
+    always uses ``TWILIO_AUTH_TOKEN``).
+    """
     token = settings.TWILIO_AUTH_TOKEN
     if not token:
         logger.error("TWILIO_AUTH_TOKEN is not set: refusing every Twilio webhook")
@@ -72,9 +78,10 @@ def twilio_request_is_valid(request: HttpRequest) -> bool:
     if not signature:
         return False
     algorithm = get_signature_algorithm(request.headers.get(TWILIO_SIGNATURE_SETTINGS_HEADER, ""))
-    validator = RequestValidator(token)
+    urls = _url_variants(signed_url(request))
+    tokens = [token, *([settings.TWILIO_AUTH_TOKEN_SECONDARY] if settings.TWILIO_AUTH_TOKEN_SECONDARY else [])]
     return any(
-        validator.validate(url, request.POST, signature, algorithm) for url in _url_variants(signed_url(request))
+        RequestValidator(each).validate(url, request.POST, signature, algorithm) for each in tokens for url in urls
     )
 
 

@@ -220,6 +220,9 @@ SMS_BACKEND = env_choice("SMS_BACKEND", "outbox", ("outbox", "twilio"))
 EMAIL_BACKEND_NAME = env_choice("EMAIL_BACKEND_NAME", "outbox", ("outbox", "sendgrid"))
 TWILIO_ACCOUNT_SID = env_secret("TWILIO_ACCOUNT_SID", "")
 TWILIO_AUTH_TOKEN = env_secret("TWILIO_AUTH_TOKEN", "")
+# A second token accepted on webhook signatures only, for the overlap of a rotation (the
+# old and the new token both live at Twilio); the API client always uses the primary.
+TWILIO_AUTH_TOKEN_SECONDARY = env_secret("TWILIO_AUTH_TOKEN_SECONDARY", "")
 TWILIO_MESSAGING_SERVICE_SID = env_secret("TWILIO_MESSAGING_SERVICE_SID", "")
 TWILIO_FROM_NUMBER = env_secret("TWILIO_FROM_NUMBER", "")
 # Base URL of the Twilio API; only the loopback provider stub ever changes it.
