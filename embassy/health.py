@@ -1,27 +1,38 @@
-"""``GET /healthz``: can this web process reach what it needs, and is the sweep running?
+"""``GET /healthz``: can this web process serve requests, and what is down?
 
 For load balancers and monitoring: no sign-in, nothing about the configuration in the
 answer (no host names, no versions), a 1-second limit on each check.
 
-- ``database``: ``SELECT 1`` on the default database;
-- ``broker``: a PING to Redis (the Celery broker and the cache), or ``in-process`` when
-  tasks run in this process (the embedded defaults);
-- ``sweep_age_s``: seconds since the delivery sweep (Celery beat, every
-  ``DELIVERY_SWEEP_EVERY_SECONDS``) last finished, from the cache; ``null`` before the
-  first. Reported, not judged: a web server must not be taken out of service because
-  the workers are down, but monitoring should page someone when this grows.
-- ``paused_channels``: channels whose provider refused the embassy's account
-  (``alerts.services.pauses``), e.g. ``["sms"]``: reported, not judged, like the sweep;
-  monitoring should page someone while it is not empty.
+The HTTP status answers the load balancer's question only: 503 when the database does
+not answer (no page works without it), else 200. Redis down does not take a web server
+out of service: the console (abort included), check-in and unsubscribe links, inbound
+SMS and provider callbacks work on PostgreSQL alone. Monitoring reads the body instead:
 
-200 with ``"status": "ok"`` when the database and the broker answer, else 503 with
-``"status": "fail"`` and which one did not.
+- ``status``: ``ok``; ``degraded`` when the broker is unreachable (the web still serves,
+  but no task is queued, so nothing is sent, verification codes included: page
+  someone); ``fail`` when the database is unreachable (the 503);
+- ``checks.database``: ``ok`` or ``unreachable``: ``SELECT 1`` on a connection of its
+  own, given up after ``TIMEOUT_SECONDS`` whatever the network does (a database that
+  hangs, a black-holed address), so the check never holds the web process;
+- ``checks.broker``: ``ok``, ``unreachable``, or ``in-process`` when tasks run in this
+  process (the embedded defaults): a PING to Redis (the Celery broker and the cache);
+- ``checks.sweep_age_s``: seconds since the delivery sweep (Celery beat, every
+  ``DELIVERY_SWEEP_EVERY_SECONDS``) last finished, from the cache; ``null`` before the
+  first and while the broker is unreachable. Reported, not judged: a web server must
+  not be taken out of service because the workers are down, but monitoring should page
+  someone when this grows.
+- ``checks.paused_channels``: channels whose provider refused the embassy's account
+  (``alerts.services.pauses``), e.g. ``["sms"]``; ``null`` while the database is
+  unreachable. Reported, not judged, like the sweep; monitoring should page someone
+  while it is not empty.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 
 from django.conf import settings
 from django.core.cache import cache
@@ -45,12 +56,56 @@ def record_sweep() -> None:
         logger.warning("could not record the sweep's heartbeat in the cache")
 
 
+# Database checks run here, so that the request can stop waiting after TIMEOUT_SECONDS
+# whatever the network does. A probe left behind ends by itself within its connection's
+# own limits (below), so the few threads are never all stuck for long.
+_probes = ThreadPoolExecutor(max_workers=4, thread_name_prefix="healthz-db")
+#: libpq's connect_timeout (whole seconds, 2 at least) and the kernel's limit on
+#: unacknowledged data (ms): they end a probe the request stopped waiting for.
+PROBE_CONNECT_TIMEOUT_SECONDS = 2
+PROBE_TCP_USER_TIMEOUT_MS = 1000
+
+
+def _probe_params() -> dict[str, object]:
+    """Connection parameters of the default database, as Django connects, with limits."""
+    params = connection.get_connection_params()
+    params["connect_timeout"] = PROBE_CONNECT_TIMEOUT_SECONDS
+    params["tcp_user_timeout"] = PROBE_TCP_USER_TIMEOUT_MS
+    return params
+
+
+def _probe_postgresql(params: dict[str, object], query: str = "SELECT 1") -> None:
+    """Run ``query`` on a new connection made with ``params``; raise what psycopg raises.
+
+    The statement timeout is set by a SET, not a startup option, which a connection
+    pooler in front of PostgreSQL might refuse."""
+    import psycopg
+
+    with psycopg.connect(**params) as probe:
+        probe.execute(f"SET statement_timeout = {round(TIMEOUT_SECONDS * 1000)}")
+        probe.execute(query).fetchone()
+
+
 def _database() -> str:
+    if connection.vendor != "postgresql":
+        # SQLite (the embedded defaults): a local file, nothing to wait for.
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+                cursor.fetchone()
+        except DatabaseError as exc:
+            logger.warning("health: database unreachable (%s)", type(exc).__name__)
+            return "unreachable"
+        return "ok"
+    import psycopg
+
+    probe = _probes.submit(_probe_postgresql, _probe_params())
     try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            cursor.fetchone()
-    except DatabaseError as exc:
+        probe.result(timeout=TIMEOUT_SECONDS)
+    except FutureTimeout:
+        logger.warning("health: database unreachable (no answer within %ss)", TIMEOUT_SECONDS)
+        return "unreachable"
+    except (psycopg.Error, DatabaseError, OSError) as exc:
         logger.warning("health: database unreachable (%s)", type(exc).__name__)
         return "unreachable"
     return "ok"
@@ -95,8 +150,15 @@ def _paused_channels() -> list[str]:
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
+    """200 while this process can serve requests (the database answers), else 503; the
+    body says what is down (module docstring)."""
     checks: dict[str, object] = {"database": _database(), "broker": _broker()}
-    ok = checks["database"] == "ok" and checks["broker"] in ("ok", "in-process")
     checks["sweep_age_s"] = _sweep_age() if checks["broker"] != "unreachable" else None
     checks["paused_channels"] = _paused_channels() if checks["database"] == "ok" else None
-    return JsonResponse({"status": "ok" if ok else "fail", "checks": checks}, status=200 if ok else 503)
+    if checks["database"] != "ok":
+        status = "fail"
+    elif checks["broker"] == "unreachable":
+        status = "degraded"
+    else:
+        status = "ok"
+    return JsonResponse({"status": status, "checks": checks}, status=503 if status == "fail" else 200)

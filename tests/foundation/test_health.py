@@ -1,6 +1,12 @@
-"""GET /healthz: the database and the broker answer (200) or which one does not (503)."""
+"""GET /healthz: 503 only when the database does not answer (no page works without it);
+the body says what is down: ``degraded`` with the broker unreachable, still 200, since the
+console, check-in links and inbound SMS work without Redis. Each check has a time limit."""
 
 from __future__ import annotations
+
+import socket
+import threading
+import time
 
 import pytest
 from django.core.cache import cache
@@ -35,23 +41,83 @@ def test_healthy_with_the_real_broker() -> None:
     assert status == 200 and body["checks"]["broker"] == "ok"
 
 
-def test_an_unreachable_broker_fails_without_saying_where_it_is(settings) -> None:
+def test_an_unreachable_broker_is_degraded_but_keeps_the_web_in_service(settings) -> None:
     settings.REDIS_URL = "redis://:secret-password@127.0.0.1:9/0"  # nothing listens on port 9
     status, body = _get()
-    assert status == 503
-    assert body["status"] == "fail" and body["checks"]["broker"] == "unreachable"
+    assert status == 200
+    assert body == {
+        "status": "degraded",
+        "checks": {"database": "ok", "broker": "unreachable", "sweep_age_s": None, "paused_channels": []},
+    }
     assert "127.0.0.1" not in str(body) and "secret" not in str(body)
+
+
+def _database_refuses(monkeypatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(health.connection, "cursor", refuse)  # SQLite's check
+    monkeypatch.setattr(health, "_probe_postgresql", refuse)  # PostgreSQL's
 
 
 def test_an_unreachable_database_fails(settings, monkeypatch) -> None:
     settings.REDIS_URL = ""
-
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise OperationalError("connection refused")
-
-    monkeypatch.setattr(health.connection, "cursor", refuse)
+    _database_refuses(monkeypatch)
     status, body = _get()
-    assert status == 503 and body["checks"]["database"] == "unreachable"
+    assert status == 503
+    assert body == {
+        "status": "fail",
+        "checks": {"database": "unreachable", "broker": "in-process", "sweep_age_s": None, "paused_channels": None},
+    }
+
+
+def test_with_both_down_it_fails_and_names_both(settings, monkeypatch) -> None:
+    settings.REDIS_URL = "redis://127.0.0.1:9/0"
+    _database_refuses(monkeypatch)
+    status, body = _get()
+    assert status == 503
+    assert body["status"] == "fail"
+    assert body["checks"]["database"] == body["checks"]["broker"] == "unreachable"
+
+
+@pytest.mark.postgres
+def test_a_database_that_does_not_answer_fails_within_the_time_limit(settings, monkeypatch) -> None:
+    """A server that takes the connection and never speaks (a hung PostgreSQL, a
+    black-holed address): the request stops waiting after TIMEOUT_SECONDS, and the probe
+    left behind gives up by itself soon after (its connect timeout)."""
+    settings.REDIS_URL = ""
+    probe_ended = threading.Event()
+    real_probe, real_params = health._probe_postgresql, health._probe_params
+
+    def probe(*args: object) -> None:
+        try:
+            real_probe(*args)
+        finally:
+            probe_ended.set()
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        monkeypatch.setattr(health, "_probe_params", lambda: {**real_params(), "host": "127.0.0.1", "port": port})
+        monkeypatch.setattr(health, "_probe_postgresql", probe)
+        started = time.monotonic()
+        status, body = _get()
+        waited = time.monotonic() - started
+        assert status == 503 and body["checks"]["database"] == "unreachable"
+        assert health.TIMEOUT_SECONDS <= waited < health.TIMEOUT_SECONDS + 0.5
+        assert not probe_ended.is_set()  # it was still waiting for the server...
+        assert probe_ended.wait(health.PROBE_CONNECT_TIMEOUT_SECONDS + 1)  # ... and then gave up by itself
+
+
+@pytest.mark.postgres
+def test_the_probe_has_a_statement_timeout() -> None:
+    import psycopg
+
+    started = time.monotonic()
+    with pytest.raises(psycopg.errors.QueryCanceled):
+        health._probe_postgresql(health._probe_params(), "SELECT pg_sleep(5)")
+    assert time.monotonic() - started < health.TIMEOUT_SECONDS + 1
 
 
 def test_the_sweep_reports_its_heartbeat(settings) -> None:
