@@ -18,7 +18,12 @@ from embassy.netguard import allow_loopback_only
 allow_loopback_only()
 
 # Fixture modules, one per part (each owned by the part that needs it).
-pytest_plugins: list[str] = ["tests.fixtures.browser", "tests.fixtures.provider_stub", "tests.fixtures.worker"]
+pytest_plugins: list[str] = [
+    "tests.fixtures.browser",
+    "tests.fixtures.provider_stub",
+    "tests.fixtures.redis_outage",
+    "tests.fixtures.worker",
+]
 os.environ["EMBASSY_LOOPBACK_ONLY"] = "1"  # inherited by the worker processes tests start
 
 _NEEDS = {"postgres": ("postgres",), "redis": ("redis",), "worker": ("postgres", "redis")}

@@ -156,12 +156,17 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 
 # --- Cache (rate limits, lock-outs) --------------------------------------------------
 REDIS_URL = env_secret("REDIS_URL")
+# A Redis that does not answer fails a cache call within a second or two, not after the
+# system's TCP timeouts (minutes): the registration rate limits then fail open
+# (registrations.ratelimit) instead of holding the citizen's request.
+REDIS_CACHE_OPTIONS = {"socket_connect_timeout": 1.0, "socket_timeout": 1.0}
 if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "embassy",
+            "OPTIONS": REDIS_CACHE_OPTIONS,
         }
     }
 else:
