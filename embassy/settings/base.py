@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_noop
 
 from embassy.env import (
@@ -263,7 +264,19 @@ RATE_LIMITS_ENABLED = env_bool("RATE_LIMITS_ENABLED", True)
 LOGIN_URL = "console:login"
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = env_float("AXES_COOLOFF_HOURS", 1.0, minimum=0.01)
+# Failures lock out a user name from one client address, never the user name everywhere:
+# someone elsewhere who knows an approver's user name must not lock the approver out.
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# The proxies we run in front of the web servers, each appending to X-Forwarded-For: the
+# client's address is read from there (embassy.client_address), not REMOTE_ADDR (the
+# proxy's). Only with TRUST_FORWARDED_HEADERS.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 1, minimum=1)
+if env.str("TRUSTED_PROXY_COUNT", default=None) is not None and not TRUST_FORWARDED_HEADERS:
+    raise ImproperlyConfigured(
+        "TRUSTED_PROXY_COUNT is set but TRUST_FORWARDED_HEADERS is not true: X-Forwarded-For is believed "
+        "only behind a proxy you run"
+    )
+AXES_CLIENT_IP_CALLABLE = "embassy.client_address.client_address"
 AXES_RESET_ON_SUCCESS = True
 OTP_TOTP_ISSUER = "Embassy alerts"
 # Approvers and administrators set up their authenticator only with a one-time set-up
