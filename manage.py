@@ -16,6 +16,16 @@ def main():
             "available on your PYTHONPATH environment variable? Did you "
             "forget to activate a virtual environment?"
         ) from exc
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        settings.INSTALLED_APPS  # noqa: B018 - loads the settings module
+    except ImproperlyConfigured as exc:
+        # Django's command runner keeps this to itself and goes on without the settings:
+        # `check --deploy` then passes on Django's defaults and `migrate` complains of a
+        # missing database ENGINE. Say what the settings said, and stop.
+        sys.exit(f"ImproperlyConfigured: {exc}")
     execute_from_command_line(sys.argv)
 
 

@@ -172,3 +172,32 @@ def test_production_keeps_the_outbox_only_when_told():
     staging = _start_production({**outbox, "ALLOW_OUTBOX_BACKENDS": "true"})
     assert staging.returncode == 0, staging.stderr
     assert staging.stdout.split()[:2] == ["outbox", "outbox"]
+
+
+def test_manage_py_says_why_production_settings_refuse_and_fails():
+    """Django's command runner swallows a settings error and runs on its own defaults:
+    ``check --deploy`` passed (exit 0) on a production that refuses to start."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "embassy.settings.production"}
+    refused = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy"],
+        cwd=root,
+        env={**env, "SECRET_KEY": "k" * 50, "ALLOWED_HOSTS": "alerts.example"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert refused.returncode != 0
+    assert "ImproperlyConfigured: Production settings refuse to start:" in refused.stderr
+    assert "- REDIS_URL is not set" in refused.stderr
+    passed = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=root,
+        env={**env, **PRODUCTION_ENV, "SECRET_KEY": "ci-" + "k9Xq2" * 12},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert passed.returncode == 0, passed.stdout + passed.stderr
