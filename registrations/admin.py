@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.http import HttpRequest
+from django.contrib.admin.models import DELETION, LogEntry
+from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
 
+from registrations.erasure import erase_citizen, erased_repr
 from registrations.models import Citizen, HouseholdMember, Presence
 
 
@@ -32,7 +36,7 @@ class HouseholdInline(ReadOnlyInline):
 @admin.register(Citizen)
 class CitizenAdmin(admin.ModelAdmin):
     """Look up, never invent: citizens register themselves. Deleting is allowed for data
-    requests that come by other routes."""
+    requests that come by other routes, and erases (``registrations.erasure``)."""
 
     list_display = ("full_name", "phone", "email", "phone_ok", "email_ok", "countries", "created_at")
     list_filter = ("preferred_language", "presences__country")
@@ -64,13 +68,39 @@ class CitizenAdmin(admin.ModelAdmin):
     def countries(self, obj: Citizen) -> str:
         return ", ".join(sorted({p.country.code for p in obj.presences.all() if p.ended_at is None}))
 
-    def delete_model(self, request: HttpRequest, obj: Citizen) -> None:
-        from registrations.services import delete_citizen
+    # Deleting a citizen is an erasure (registrations.erasure): whatever names or reaches
+    # them goes, and their name is never written to the admin's log.
 
-        delete_citizen(obj)
+    def get_deleted_objects(self, objs, request: HttpRequest):  # type: ignore[no-untyped-def]
+        """What the confirmation page lists. Permission to delete a citizen is enough:
+        their check-ins, presences and household go with them whatever the staff member
+        may do to those elsewhere (check-ins are read-only in the admin)."""
+        deleted, counts, _perms_needed, protected = super().get_deleted_objects(objs, request)
+        return deleted, counts, set(), protected
+
+    def log_deletions(self, request: HttpRequest, queryset) -> list[LogEntry]:  # type: ignore[no-untyped-def]
+        """Who deleted which citizen and when, without the name Django would record."""
+        content_type = ContentType.objects.get_for_model(Citizen, for_concrete_model=False)
+        return LogEntry.objects.bulk_create(
+            LogEntry(
+                user_id=request.user.pk,
+                content_type_id=content_type.pk,
+                object_id=str(citizen.pk),
+                object_repr=erased_repr(Citizen, citizen.pk),
+                action_flag=DELETION,
+                change_message="",
+            )
+            for citizen in queryset
+        )
+
+    def delete_model(self, request: HttpRequest, obj: Citizen) -> None:
+        erase_citizen(obj)
 
     def delete_queryset(self, request: HttpRequest, queryset) -> None:  # type: ignore[no-untyped-def]
-        from registrations.services import delete_citizen
+        with transaction.atomic():  # all the selected citizens, or none
+            for citizen in queryset:
+                erase_citizen(citizen)
 
-        for citizen in queryset:
-            delete_citizen(citizen)
+    def response_delete(self, request: HttpRequest, obj_display: str, obj_id: object) -> HttpResponse:
+        # "The citizen "#12" was deleted": the name would travel in the message cookie.
+        return super().response_delete(request, f"#{obj_id}", obj_id)

@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core import signing
 from django.db import connection, transaction
-from django.db.models import CharField, Q, Value
-from django.db.models.functions import Cast, Concat
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -467,20 +465,8 @@ def update_contact_details(citizen: Citizen, data: dict) -> str | None:
 
 
 def delete_citizen(citizen: Citizen) -> None:
-    """Delete everything held about a citizen, including their addresses in message records.
+    """Delete a citizen and everything that names or reaches them, in one transaction
+    (``registrations.erasure.erase_citizen``, which says what goes and what stays)."""
+    from registrations.erasure import erase_citizen
 
-    Deliveries keep their counts for the alert history, but no longer say to whom.
-    """
-    from alerts.models import Delivery, InboundMessage, OutboxMessage
-
-    with transaction.atomic():
-        contacts = [c for c in (citizen.phone, citizen.email) if c]
-        # One UPDATE; "erased:<id>" keeps the (alert, channel, address) key unique.
-        Delivery.objects.filter(Q(citizen=citizen) | Q(address__in=contacts)).update(
-            address=Concat(Value("erased:"), Cast("pk", output_field=CharField())), citizen=None
-        )
-        InboundMessage.objects.filter(Q(citizen=citizen) | Q(from_number__in=contacts)).delete()
-        OutboxMessage.objects.filter(to__in=contacts).delete()
-        pk = citizen.pk
-        citizen.delete()
-    logger.info("citizen %s deleted on their request", pk)
+    erase_citizen(citizen)
