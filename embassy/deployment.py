@@ -158,6 +158,27 @@ def check_secret_key_fallbacks(secret_key: str, fallbacks: list[str]) -> None:
         )
 
 
+#: The embedded default of EMAIL_FROM_ADDRESS and CAP_SENDER (embassy/settings/base.py).
+EXAMPLE_SENDER = "alerts@embassy.example"
+
+
+def _sender_problems(values: Mapping[str, Any]) -> list[str]:
+    problems = []
+    if values.get("CAP_SENDER") == EXAMPLE_SENDER:
+        problems.append(
+            f"CAP_SENDER is not set ({EXAMPLE_SENDER}, the example default): it names the embassy in every "
+            "CAP document and starts every alert's identifier, and cannot change once documents are out "
+            "(a correction names the alert it corrects by both): a domain or address of the embassy's"
+        )
+    if values.get("EMAIL_BACKEND_NAME") == "sendgrid" and values.get("EMAIL_FROM_ADDRESS") == EXAMPLE_SENDER:
+        problems.append(
+            f"EMAIL_FROM_ADDRESS is not set ({EXAMPLE_SENDER}, the example default): SendGrid refuses a "
+            "sender not verified for the account, so every email would wait in a paused channel. Set the "
+            "embassy's verified sender address"
+        )
+    return problems
+
+
 def deployment_problems(values: Mapping[str, Any], *, allow_outbox: bool = False) -> list[str]:
     """Every reason the settings in ``values`` (names to values, as a settings module
     holds them) are not fit for a deployment; empty when they are."""
@@ -172,6 +193,7 @@ def deployment_problems(values: Mapping[str, Any], *, allow_outbox: bool = False
     problems += _public_base_url_problems(values.get("PUBLIC_BASE_URL") or "", list(values.get("ALLOWED_HOSTS", [])))
     problems += _sms_problems(values, allow_outbox)
     problems += _email_problems(values, allow_outbox)
+    problems += _sender_problems(values)
     return problems
 
 

@@ -19,4 +19,6 @@ PRODUCTION_ENV = {
     "EMAIL_BACKEND_NAME": "sendgrid",
     "SENDGRID_API_KEY": "SG.placeholder",
     "SENDGRID_WEBHOOK_PUBLIC_KEY": "placeholder-public-key",
+    "EMAIL_FROM_ADDRESS": "alerts@alerts.example",
+    "CAP_SENDER": "alerts.example",
 }

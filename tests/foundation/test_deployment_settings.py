@@ -29,6 +29,8 @@ GOOD: dict[str, Any] = {
     "EMAIL_BACKEND_NAME": "sendgrid",
     "SENDGRID_API_KEY": "SG.key",
     "SENDGRID_WEBHOOK_PUBLIC_KEY": "public-key",
+    "EMAIL_FROM_ADDRESS": "alerts@mfa.example",
+    "CAP_SENDER": "alerts@mfa.example",
 }
 
 
@@ -201,3 +203,12 @@ def test_manage_py_says_why_production_settings_refuse_and_fails():
         timeout=120,
     )
     assert passed.returncode == 0, passed.stdout + passed.stderr
+
+
+def test_the_example_senders_are_refused():
+    found = problems(CAP_SENDER="alerts@embassy.example", EMAIL_FROM_ADDRESS="alerts@embassy.example")
+    assert len(found) == 2
+    assert found[0].startswith("CAP_SENDER is not set") and "cannot change once documents are out" in found[0]
+    assert found[1].startswith("EMAIL_FROM_ADDRESS is not set") and "verified" in found[1]
+    # The outbox sends no email: its From address does not matter there.
+    assert problems(allow_outbox=True, EMAIL_BACKEND_NAME="outbox", EMAIL_FROM_ADDRESS="alerts@embassy.example") == []
