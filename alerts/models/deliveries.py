@@ -129,8 +129,9 @@ class ChannelPause(models.Model):
     - ``account``: the provider refuses the embassy's own account (Twilio 20003 / HTTP
       401, SendGrid 401/403); nothing passes until someone fixes the configuration.
       Tried again every ``CHANNEL_PAUSE_SECONDS``.
-    - ``outage``: the provider answers with server errors (HTTP 5xx) to
-      ``CHANNEL_OUTAGE_AFTER`` requests in a row with nothing accepted; without a pause
+    - ``outage``: the provider answers with server errors (HTTP 5xx), or lets requests
+      time out or not connect, ``CHANNEL_OUTAGE_AFTER`` in a row with nothing accepted
+      (``code``: the commonest failure: "timeout", "connection", the 5xx); without a pause
       every message would spend its attempts within minutes and fail for good. Tried
       again every ``CHANNEL_OUTAGE_PAUSE_SECONDS``.
 

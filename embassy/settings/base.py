@@ -402,8 +402,9 @@ DELIVERY_REQUEUE_AFTER_SECONDS = env_int("DELIVERY_REQUEUE_AFTER_SECONDS", 600, 
 # long before the sweep tries it again; send tasks look at the pause at most this often.
 CHANNEL_PAUSE_SECONDS = env_int("CHANNEL_PAUSE_SECONDS", 60, minimum=1)
 CHANNEL_PAUSE_CHECK_SECONDS = env_float("CHANNEL_PAUSE_CHECK_SECONDS", 1.0, minimum=0.0)
-# A provider answering this many requests in a row with server errors (5xx), nothing
-# accepted in between, is down: its channel pauses and is tried again this often.
+# A provider answering this many requests in a row with server errors (5xx), or letting
+# them time out or not connect, nothing accepted in between, is down: its channel pauses
+# and is tried again this often.
 CHANNEL_OUTAGE_AFTER = env_int("CHANNEL_OUTAGE_AFTER", 10, minimum=1)
 CHANNEL_OUTAGE_PAUSE_SECONDS = env_int("CHANNEL_OUTAGE_PAUSE_SECONDS", 30, minimum=1)
 # A fan-out that has not renewed its lease for this long is taken over by the sweep.
