@@ -120,3 +120,13 @@ def prune_webhook_events() -> int:
     from alerts.services.delivery_status import prune_webhook_events as run
 
     return run()
+
+
+@shared_task
+def apply_retention() -> int:
+    """Beat, daily: clear expired sessions and delete personal data kept past its time
+    (``embassy.retention``); returns how many rows went."""
+    from embassy.retention import apply_retention as run
+
+    report = run()
+    return report.verifications + report.inbound_messages + report.unverified_citizens + report.outbox_messages

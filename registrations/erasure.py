@@ -1,7 +1,8 @@
 """Erasure: when a citizen is deleted, nothing that names or reaches them is left.
 
-``erase_citizen`` is the one way a citizen is deleted: the self-service "delete" page
-and the Django admin's delete (one citizen, or the "delete selected" action) call it
+``erase_citizen`` is the one way a citizen is deleted: the self-service "delete" page,
+the Django admin's delete (one citizen, or the "delete selected" action) and the
+retention of registrations never confirmed (``embassy.retention``) call it
 (``registrations.services.delete_citizen``, its old name, for a request by shell).
 
 What goes, in one transaction:

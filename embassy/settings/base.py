@@ -356,6 +356,18 @@ LOGGING = {
     },
 }
 
+# --- Retention: how long personal data is kept (embassy.retention, daily) --------------
+# Days. A crisis lasts weeks: nothing staff may need during one goes sooner than this.
+# Verification codes and links, after they expired.
+RETENTION_VERIFICATION_DAYS = env_int("RETENTION_VERIFICATION_DAYS", 30, minimum=1)
+# SMS from numbers that were nobody's, after they came (or, for staff's, were handled).
+RETENTION_INBOUND_UNKNOWN_DAYS = env_int("RETENTION_INBOUND_UNKNOWN_DAYS", 90, minimum=1)
+# Registrations never confirmed, after their last sign of life (never while in an area
+# at the highest level: an urgent alert may include them).
+RETENTION_UNVERIFIED_REGISTRATION_DAYS = env_int("RETENTION_UNVERIFIED_REGISTRATION_DAYS", 90, minimum=1)
+# The development outbox's messages.
+RETENTION_OUTBOX_DAYS = env_int("RETENTION_OUTBOX_DAYS", 30, minimum=1)
+
 # --- Advisory levels ------------------------------------------------------------------
 # The default four-step scale; a deployment may reword it (JSON object, level -> words).
 ADVISORY_LEVELS = {
@@ -429,5 +441,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "alerts.tasks.prune_webhook_events",
         "schedule": 3600.0,
         "options": {"expires": 3600.0},
+    },
+    # Expired sessions and personal data kept past its time (embassy.retention).
+    "alerts-apply-retention": {
+        "task": "alerts.tasks.apply_retention",
+        "schedule": 24 * 3600.0,
+        "options": {"expires": 24 * 3600.0},
     },
 }
