@@ -21,6 +21,16 @@ person is waiting on says so and offers a new one. A message whose channel stays
 past its ``expires_at`` is dropped (logged by its reference, never its address or text)
 rather than sent void. A self-service link lives longer (``SELF_SERVICE_LINK_TTL_SECONDS``);
 its sender may pass ``valid_for`` to let it wait longer.
+
+A verification's code or link (a payload naming its ``verification``) is sent once and
+is never lost to Redis: its row records it (``registrations.verification_messages``).
+``send_message`` claims it in the database before the provider is asked and sends
+nothing when another task did, or it was used or expired; a publish that fails (Redis
+down) marks it for the beat, which queues it again, as it does a task Redis lost. Other
+single messages (self-service links, replies) are lost when their publish fails, as
+before. After a failed publish this process does not try the broker again for
+``BROKER_RETRY_SECONDS``: a citizen's request does not wait for it, and one warning a
+minute says so (``embassy.breaker``).
 """
 
 from __future__ import annotations
@@ -30,15 +40,35 @@ import logging
 import random
 import time
 
+import redis
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from kombu.exceptions import OperationalError
 
 from alerts.channels import ChannelError, OutgoingMessage, SendResult, get_channel
 from alerts.models import ChannelPause
 from alerts.services import pauses
+from embassy.breaker import OutageBreaker
 
 logger = logging.getLogger(__name__)
+
+#: After a publish failed, this process leaves the broker alone this long (its messages
+#: are marked for the beat, or lost) before it tries again.
+BROKER_RETRY_SECONDS = 5.0
+#: What a publish raises when the broker cannot be reached.
+BROKER_ERRORS = (OperationalError, redis.RedisError, OSError)
+#: A publish tries once more at once (a pooled connection Redis closed when it
+#: restarted), not three times over seconds: a message it cannot hand over waits in the
+#: database, and the citizen's request must not wait for Redis.
+PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+
+broker_outage = OutageBreaker(
+    logger,
+    "Celery broker",
+    "verification codes and links wait in the database for the beat (other single messages are lost)",
+    retry_after=BROKER_RETRY_SECONDS,
+)
 
 #: A message waiting for a pause is queued again this many seconds after its end (drawn
 #: between the two): the waiting messages do not all reach the provider at once, and
@@ -46,6 +76,11 @@ logger = logging.getLogger(__name__)
 PAUSE_JITTER_SECONDS = (1.0, 6.0)
 #: Channels that pause (``ChannelPause.channel``).
 _PAUSABLE = frozenset({"sms", "email"})
+
+
+class NotWanted(Exception):
+    """The message was not sent and will not be: another task sent it, or what it
+    verifies was used or expired (a verification's message, claimed in the database)."""
 
 
 class ChannelPaused(Exception):
@@ -91,14 +126,17 @@ def message_payload(
     html_body: str = "",
     reference: str = "",
     valid_for: float | None = None,
+    verification: int | None = None,
 ) -> dict:
     """The task payload of one message (what ``send_message`` takes).
 
     ``valid_for``: seconds from now after which the message is not worth sending
     (``expires_at``, a Unix time); ``VERIFICATION_CODE_TTL_SECONDS`` unless given.
+    ``verification``: the id of the Verification whose code or link this is: sent once,
+    claimed on that row (``registrations.verification_messages``).
     """
     seconds = settings.VERIFICATION_CODE_TTL_SECONDS if valid_for is None else valid_for
-    return {
+    payload = {
         "channel": channel,
         "to": to,
         "body": body,
@@ -107,6 +145,9 @@ def message_payload(
         "reference": reference,
         "expires_at": time.time() + seconds,
     }
+    if verification is not None:
+        payload["verification"] = verification
+    return payload
 
 
 def queue_messages(payloads: list[dict]) -> None:
@@ -116,24 +157,72 @@ def queue_messages(payloads: list[dict]) -> None:
     the task still sends each on its own and retries only those that failed transiently.
     A single message is queued as before (a dict, not a list of one).
     """
-    from alerts.tasks import send_single_message
-
     if not payloads:
         return
+    messages = list(payloads)
+    transaction.on_commit(lambda: publish_messages(messages))
+
+
+def publish_messages(payloads: list[dict]) -> bool:
+    """Publish one task carrying ``payloads`` now; True when it was handed to the broker
+    (or, with tasks run in-process, ran).
+
+    Never raises: the rows these messages are about are committed, and a broker outage
+    (or, with tasks run in-process, a provider failure still being retried) must not turn
+    the person's finished request into an error page. When the broker cannot be reached,
+    or failed within ``BROKER_RETRY_SECONDS`` in this process, verifications' messages
+    are marked for the beat (``registrations.verification_messages.not_queued``) and
+    the others are lost, each logged by its reference.
+    """
+    from alerts.tasks import send_single_message
+
     argument: dict | list[dict] = payloads[0] if len(payloads) == 1 else list(payloads)
+    if not broker_outage.available():
+        broker_outage.skipped()
+        _not_queued(payloads, "the broker failed moments ago")
+        return False
+    try:
+        # The task's shown arguments (broker headers, monitoring, worker logs) name the
+        # messages, never their addresses or texts; Celery need not repr the payload.
+        send_single_message.apply_async(
+            (argument,), argsrepr=shown_arguments(argument), kwargsrepr="{}", retry_policy=PUBLISH_RETRY_POLICY
+        )
+    except BROKER_ERRORS as exc:
+        broker_outage.failed(exc)
+        _not_queued(payloads, type(exc).__name__)
+        return False
+    except Exception:
+        logger.exception("could not queue the message(s) %s", shown_arguments(argument))
+        _not_queued(payloads, "", logged=True)
+        return False
+    broker_outage.answered()
+    return True
 
-    def enqueue() -> None:
-        # The row this message is about is committed; a broker outage (or, with tasks run
-        # in-process, a provider failure still being retried) must not turn the person's
-        # finished request into an error page. They can ask for a new code or link.
+
+def _not_queued(payloads: list[dict], why: str, *, logged: bool = False) -> None:
+    """``payloads`` were not handed to the broker: verifications' messages wait for the
+    beat; the others are lost (logged by reference unless ``logged`` already)."""
+    durable = [m["verification"] for m in payloads if m.get("verification") is not None]
+    lost = [m for m in payloads if m.get("verification") is None]
+    if durable:
+        from registrations.verification_messages import not_queued
+
         try:
-            # The task's shown arguments (broker headers, monitoring, worker logs) name the
-            # messages, never their addresses or texts; Celery need not repr the payload.
-            send_single_message.apply_async((argument,), argsrepr=shown_arguments(argument), kwargsrepr="{}")
-        except Exception:
-            logger.exception("could not queue the message(s) %s", shown_arguments(argument))
+            not_queued(durable)
+        except Exception:  # the database too: nothing more to do than say so
+            logger.exception("could not mark %d verification message(s) for the beat", len(durable))
+    if lost and not logged:
+        logger.error("could not queue the message(s) %s (%s): not sent", shown_arguments(lost), why)
 
-    transaction.on_commit(enqueue)
+
+def postpone_messages(payloads: list[dict], until: datetime.datetime) -> None:
+    """``payloads`` were queued again for ``until`` (a retry, a paused channel): the beat
+    leaves verifications' messages alone until then."""
+    durable = [m["verification"] for m in payloads if m.get("verification") is not None]
+    if durable:
+        from registrations.verification_messages import postpone
+
+        postpone(durable, until)
 
 
 def shown_arguments(payload: dict | list[dict]) -> str:
@@ -163,6 +252,15 @@ def send_message(payload: dict) -> SendResult:
     pause = pauses.channel_pause(channel) if channel in _PAUSABLE else None
     if pause is not None and pauses.is_paused(pause):
         raise ChannelPaused(channel, pause.until)
+    verification = payload.get("verification")
+    claimed_at = None
+    if verification is not None:
+        from registrations import verification_messages
+
+        claimed_at = verification_messages.claim(verification)
+        if claimed_at is None:
+            logger.info("single %s message %s not sent: already sent, used or expired", channel, message.reference)
+            raise NotWanted(message.reference)
     sent_at = timezone.now()
     try:
         result = get_channel(channel).send(message)
@@ -175,6 +273,12 @@ def send_message(payload: dict) -> SendResult:
             exc.code or "-",
         )
         held = _pause_for(channel, exc) if channel in _PAUSABLE else None
+        if claimed_at is not None and (held is not None or not exc.permanent):
+            # Not taken, and tried again (after the pause, or by the task's retry, which
+            # says when): free for that task, or for the beat if that task is lost.
+            verification_messages.release(
+                verification, claimed_at, retry_at=held.until if held is not None else timezone.now()
+            )
         if held is not None:
             raise ChannelPaused(channel, held.until) from exc
         raise
@@ -242,6 +346,7 @@ def wait_for_pause(messages: list[dict], until: datetime.datetime, *, retries: i
     argument: dict | list[dict] = waiting[0] if len(waiting) == 1 else waiting
     visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", 3600)
     countdown = max(0.0, min(send_at - now, visibility / 2))
+    postpone_messages(waiting, timezone.now() + datetime.timedelta(seconds=countdown))
     send_single_message.apply_async(
         (argument,),
         countdown=countdown,

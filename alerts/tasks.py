@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import datetime
 import logging
 
 from celery import shared_task
+from django.utils import timezone
 
 from alerts.channels import ChannelError
-from alerts.notify import ChannelPaused, send_message, shown_arguments, wait_for_pause
+from alerts.notify import (
+    ChannelPaused,
+    NotWanted,
+    postpone_messages,
+    send_message,
+    shown_arguments,
+    wait_for_pause,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -22,12 +31,16 @@ def send_single_message(self, payload: dict | list[dict]) -> str | None | list[s
     that failed, and an unexpected error in one does not keep the others from being sent
     (it is logged, and raised after them unless a retry is due). A message whose channel
     is paused is queued again for the pause's end without spending a retry, or dropped
-    once it would expire first (``alerts.notify.wait_for_pause``). Returns the provider
-    message id (None if dropped or waiting), or the list of them in order.
+    once it would expire first (``alerts.notify.wait_for_pause``). A verification's
+    message that another task sent, or that was used or expired, is not sent
+    (``alerts.notify.NotWanted``). Returns the provider message id (None if dropped,
+    not wanted or waiting), or the list of them in order.
     """
     if isinstance(payload, dict):
         try:
             return send_message(payload).provider_message_id
+        except NotWanted:
+            return None
         except ChannelPaused as paused:
             wait_for_pause([payload], paused.until, retries=self.request.retries)
             return None
@@ -35,6 +48,7 @@ def send_single_message(self, payload: dict | list[dict]) -> str | None | list[s
             if exc.permanent:
                 return None
             countdown = exc.retry_after or min(300, 2 ** (self.request.retries + 1))
+            _retry_at([payload], countdown)
             raise self.retry(exc=exc, countdown=countdown, argsrepr=shown_arguments(payload)) from exc
     sent: list[str | None] = []
     again: list[dict] = []
@@ -44,6 +58,8 @@ def send_single_message(self, payload: dict | list[dict]) -> str | None | list[s
     for message in payload:
         try:
             sent.append(send_message(message).provider_message_id)
+        except NotWanted:
+            sent.append(None)
         except ChannelPaused as exc:
             sent.append(None)
             paused.setdefault(exc.channel, (exc, []))[1].append(message)
@@ -61,10 +77,16 @@ def send_single_message(self, payload: dict | list[dict]) -> str | None | list[s
     if transient is not None:
         countdown = transient.retry_after or min(300, 2 ** (self.request.retries + 1))
         retry = again if len(again) > 1 else again[0]
+        _retry_at(again, countdown)
         raise self.retry(args=(retry,), exc=transient, countdown=countdown, argsrepr=shown_arguments(retry))
     if unexpected is not None:
         raise unexpected
     return sent
+
+
+def _retry_at(messages: list[dict], countdown: float) -> None:
+    """``messages`` are retried in ``countdown`` seconds: the beat waits for that first."""
+    postpone_messages(messages, timezone.now() + datetime.timedelta(seconds=countdown))
 
 
 # --- the alert pipeline: ids over the queue, queued after commit by the services --------

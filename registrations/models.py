@@ -170,6 +170,17 @@ class Verification(models.Model):
     SMS: a 6-digit code, stored only as a keyed hash. Email: a signed link naming this
     row. Either expires at ``expires_at`` and allows ``VERIFICATION_MAX_ATTEMPTS`` wrong
     codes; ``used_at`` is set once it has verified.
+
+    Its message (the code or the link) reaches the person once, through PostgreSQL even
+    when Redis fails it (``registrations.verification_messages``)::
+
+        not queued --beat--> queued --a task claims it--> sent (never sent again)
+                               ^                            |
+                               +--provider did not take it, retried
+
+    Not queued: its publish failed (Redis down). Beat also queues again a queued one whose
+    task is long overdue (Redis lost it). Only one task can claim a message, and none
+    once the verification was used or expired.
     """
 
     class Channel(models.TextChoices):
@@ -184,6 +195,21 @@ class Verification(models.Model):
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # When its message was last handed to the broker; None: that failed, the beat will.
+    queued_at = models.DateTimeField(null=True, blank=True)
+    # When a task claimed its message for the provider (set before the provider is asked,
+    # cleared only when the provider did not take it): it is never sent twice.
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # The beat's question: messages still to send, by how long they are worth it.
+            models.Index(
+                fields=["expires_at"],
+                condition=Q(sent_at__isnull=True, used_at__isnull=True),
+                name="verification_unsent",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.channel} verification #{self.pk}"

@@ -10,7 +10,7 @@ import datetime
 import hashlib
 import hmac
 import logging
-import secrets
+import math
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -18,6 +18,7 @@ from django.core import signing
 from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 from django.utils.translation import override
 
@@ -130,6 +131,35 @@ def _code_hash(verification_id: int, address: str, code: str, secret: str | None
     return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
 
 
+def verification_code(verification: Verification, secret: str | None = None) -> str:
+    """The 6-digit SMS code of a saved verification, derived from its row (id and
+    address) with SECRET_KEY (or ``secret``), as its email link is signed with it.
+
+    Derived rather than drawn at random so that its message can be made again, word for
+    word, when Redis lost the first (``registrations.verification_messages``) while only
+    the code's hash is stored: reading the database alone still gives no code, and
+    SECRET_KEY alone already signs every self-service and email link.
+    """
+    digest = salted_hmac(
+        "registrations.verification-code",
+        f"{verification.pk}:{verification.address}",
+        secret=secret,
+        algorithm="sha256",
+    ).digest()
+    return f"{int.from_bytes(digest[:8], 'big') % 10**6:06d}"
+
+
+def code_to_send_again(verification: Verification) -> str | None:
+    """The code an SMS verification was made with (``verification_code``, keyed with
+    SECRET_KEY or, across a rotation, a fallback), or None when it has none of these
+    (a code drawn at random before codes were derived)."""
+    for key in (settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS):
+        code = verification_code(verification, key)
+        if hmac.compare_digest(_code_hash(verification.pk, verification.address, code, key), verification.code_hash):
+            return code
+    return None
+
+
 def _code_matches(verification: Verification, code: str) -> bool:
     """Whether ``code`` is the one sent, keyed with SECRET_KEY or a fallback (a code
     sent just before a key rotation still works for its few minutes)."""
@@ -154,7 +184,8 @@ def _open_verifications(
     after expiring the contact's earlier unused ones unless ``expire_earlier`` is off.
 
     Returns each verification with its SMS code ("" for email): only the code's hash is
-    stored.
+    stored. Each is marked queued now: its message is published right after the commit
+    (``start_verifications``), and if that fails it is marked not queued.
     """
     if not channels:
         return []
@@ -171,6 +202,7 @@ def _open_verifications(
             channel=channel,
             address=citizen.phone if channel == Verification.Channel.SMS else citizen.email,
             expires_at=expires_at,
+            queued_at=now,
         )
         for channel in channels
     ]
@@ -183,8 +215,8 @@ def _open_verifications(
     for verification in verifications:
         code = ""
         if verification.channel == Verification.Channel.SMS:
-            # The hash binds the code to this row, so it needs the row's id first.
-            code = f"{secrets.randbelow(10**6):06d}"
+            # The code and its hash are bound to this row, so they need the row's id first.
+            code = verification_code(verification)
             verification.code_hash = _code_hash(verification.pk, verification.address, code)
             verification.save(update_fields=["code_hash"])
         opened.append((verification, code))
@@ -192,16 +224,22 @@ def _open_verifications(
 
 
 def _verification_message(citizen: Citizen, verification: Verification, code: str) -> dict:
-    """The code (SMS) or link (email) message of a verification, in the citizen's language."""
-    minutes = settings.VERIFICATION_CODE_TTL_SECONDS // 60
+    """The code (SMS) or link (email) message of a verification, in the citizen's language.
+
+    It names its verification (sent once: ``registrations.verification_messages``), is
+    worth sending until the verification expires, and says how many minutes are left
+    (all of them, unless the beat sends it again later)."""
+    left = (verification.expires_at - timezone.now()).total_seconds()
+    minutes = max(1, math.ceil(left / 60))
     reference = f"verification:{verification.pk}"
+    once = {"reference": reference, "valid_for": max(0.0, left), "verification": verification.pk}
     with override(citizen.preferred_language):
         if verification.channel == Verification.Channel.SMS:
             body = _("Your embassy registration code is %(code)s. It expires in %(minutes)s minutes.") % {
                 "code": code,
                 "minutes": minutes,
             }
-            return message_payload("sms", verification.address, body, reference=reference)
+            return message_payload("sms", verification.address, body, **once)
         token = signing.dumps({"v": verification.pk}, salt=_EMAIL_SALT)
         link = settings.PUBLIC_BASE_URL + reverse("registrations:verify-email", args=[token])
         subject = _("Confirm your email for embassy alerts")
@@ -210,7 +248,7 @@ def _verification_message(citizen: Citizen, verification: Verification, code: st
             "embassy:\n\n%(link)s\n\nThe link expires in %(minutes)s minutes. If you did not register, ignore "
             "this email."
         ) % {"name": citizen.full_name, "link": link, "minutes": minutes}
-        return message_payload("email", verification.address, body, subject=subject, reference=reference)
+        return message_payload("email", verification.address, body, subject=subject, **once)
 
 
 def resend_code(verification: Verification) -> Verification:

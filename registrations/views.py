@@ -29,7 +29,7 @@ from registrations.forms import (
 )
 from registrations.geo import regions_of
 from registrations.languages import chose_site_language, email_link_citizen, use_citizen_language
-from registrations.models import Citizen, Presence
+from registrations.models import Citizen, Presence, Verification
 from registrations.phones import masked_email, masked_phone
 from registrations.ratelimit import over_limit, too_many
 
@@ -147,9 +147,18 @@ def pending(request: HttpRequest, token: str) -> HttpResponse:
             "phone_hint": masked_phone(waiting.sms.address) if waiting.sms else "",
             "email_hint": masked_email(waiting.email.address) if waiting.email else "",
             "sms_done": bool(waiting.sms and waiting.sms.used_at),
+            # Redis refused its message: it goes out when Redis is back (the beat), later.
+            "sms_delayed": _delayed(waiting.sms),
+            "email_delayed": _delayed(waiting.email),
         },
         status=status,
     )
+
+
+def _delayed(verification: Verification | None) -> bool:
+    """Whether ``verification``'s message could not be queued yet (Redis down): it is on
+    its way all the same (``registrations.verification_messages``), only later."""
+    return verification is not None and verification.queued_at is None and verification.sent_at is None
 
 
 @never_cache

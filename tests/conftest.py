@@ -64,9 +64,11 @@ def _clean_cache() -> None:
     from django.core.cache import cache
 
     from alerts.services import pauses
+    from tests.fixtures.redis_outage import forget_outages
 
     cache.clear()
     pauses.reset()  # no pause remembered, no server errors counted, from another test
+    forget_outages()  # nor a Redis outage (a cache or broker failure of another test)
 
 
 @pytest.fixture(autouse=True)

@@ -187,6 +187,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # A worker consuming several queues takes its next task from each in turn, so no
     # channel's backlog can hold back the other's tasks (see CELERY_TASK_QUEUES).
     "queue_order_strategy": "round_robin",
+    # A Redis host that does not answer fails a publish in seconds, not after the system's
+    # TCP timeout: a registration's codes then wait in the database (alerts.notify).
+    "socket_connect_timeout": 2.0,
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Celery's Django fix-up closes the database connection before and after every task
@@ -259,6 +262,13 @@ REGISTRATION_RATE_PER_CLIENT = env_rate("REGISTRATION_RATE_PER_CLIENT", "20/h")
 REGISTRATION_RATE_PER_ADDRESS = env_rate("REGISTRATION_RATE_PER_ADDRESS", "5/h")
 CODE_ATTEMPT_RATE_PER_CLIENT = env_rate("CODE_ATTEMPT_RATE_PER_CLIENT", "30/h")
 RATE_LIMITS_ENABLED = env_bool("RATE_LIMITS_ENABLED", True)
+# Verification codes and links are never lost to Redis (registrations.verification_messages):
+# beat queues again, this often, those whose publish failed at once, and those whose task
+# was queued this long ago and not run (Redis lost it), while still valid this long.
+VERIFICATION_REQUEUE_EVERY_SECONDS = env_float("VERIFICATION_REQUEUE_EVERY_SECONDS", 15.0, minimum=1.0)
+VERIFICATION_REQUEUE_AFTER_SECONDS = env_int("VERIFICATION_REQUEUE_AFTER_SECONDS", 60, minimum=1)
+VERIFICATION_REQUEUE_MIN_VALID_SECONDS = env_int("VERIFICATION_REQUEUE_MIN_VALID_SECONDS", 60, minimum=0)
+VERIFICATION_REQUEUE_BATCH = env_int("VERIFICATION_REQUEUE_BATCH", 2000, minimum=1)
 
 # --- Staff sign-in -------------------------------------------------------------------
 LOGIN_URL = "console:login"
@@ -435,6 +445,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "alerts.tasks.sweep_deliveries",
         "schedule": DELIVERY_SWEEP_EVERY_SECONDS,
         "options": {"expires": DELIVERY_SWEEP_EVERY_SECONDS},
+    },
+    "registrations-requeue-verification-messages": {
+        "task": "registrations.tasks.requeue_verification_messages",
+        "schedule": VERIFICATION_REQUEUE_EVERY_SECONDS,
+        "options": {"expires": VERIFICATION_REQUEUE_EVERY_SECONDS},
     },
     # Replay protection keeps a week of event keys (SendGrid retries for 72 hours).
     "alerts-prune-webhook-events": {

@@ -94,7 +94,32 @@ def test_the_limits_count_again_once_the_cache_answers(client, redis_outage, log
             data = valid_form(**{"contact-phone": f"+93 70 123 45{i:02d}", "contact-email": ""})
             assert client.post("/", data).status_code == 302
         assert client.post("/", valid_form(**{"contact-phone": "+93 70 123 4599"})).status_code == 429
-    assert any("answers again" in r.getMessage() for r in logs.records if r.name == "registrations.ratelimit")
+
+
+def test_a_process_warns_once_a_minute_and_says_when_the_service_answers_again(monkeypatch, logs):
+    from embassy.breaker import OutageBreaker
+
+    clock = [1000.0]
+    monkeypatch.setattr("embassy.breaker.time.monotonic", lambda: clock[0])
+    breaker = OutageBreaker(logging.getLogger("test.breaker"), "cache", "limits off", retry_after=10)
+    breaker.failed(ConnectionError("refused"))
+    assert not breaker.available()
+    for _ in range(4):
+        breaker.skipped()
+    clock[0] += 10
+    assert breaker.available()
+    breaker.failed(ConnectionError("refused"))  # still down: no second line within the minute
+    clock[0] += 51
+    breaker.failed(ConnectionError("refused"))
+    clock[0] += 10
+    breaker.answered()
+    breaker.answered()
+    lines = [r.getMessage() for r in logs.records if r.name == "test.breaker"]
+    assert lines == [
+        "cache unreachable (ConnectionError): limits off; 1 request(s) did without it since this process last said so",
+        "cache unreachable (ConnectionError): limits off; 6 request(s) did without it since this process last said so",
+        "cache answers again (0 request(s) did without it before)",
+    ]
 
 
 def test_a_code_is_accepted_with_redis_down(client, register, redis_outage, logs):

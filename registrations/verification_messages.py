@@ -1,0 +1,142 @@
+"""Verification codes and email links reach the citizen once, even when Redis fails them.
+
+A registration's code and link travel to a worker through Redis, in one task published
+after the registration commits (``alerts.notify.queue_messages``). Redis may refuse the
+publish (it is down), or lose the task (it restarted: it keeps nothing on disk). The
+person would wait for ever for a code. So each message is also recorded on its
+``Verification`` row, in PostgreSQL:
+
+- ``queued_at``: when its task was last published. Set in the row's INSERT (no extra
+  query on a registration); set to None when the publish failed (``not_queued``).
+- ``sent_at``: set by the task that sends it, in one conditional UPDATE, *before* the
+  provider is asked (``claim``): only one task can, however many carry the message,
+  and none once the verification was used or expired. Cleared only when the provider
+  did not take it and it will be tried again (``release``).
+
+The beat (``requeue_unsent``, every ``VERIFICATION_REQUEUE_EVERY_SECONDS``) publishes
+again the messages still worth sending (not expired within
+``VERIFICATION_REQUEUE_MIN_VALID_SECONDS``, not used) that no task claimed: at once when
+their publish failed, and when their task is overdue: queued more than
+``VERIFICATION_REQUEUE_AFTER_SECONDS`` ago, and at least as long ago as it had waited
+before, up to ``MAX_BACKOFF_FACTOR`` times that (a queue that is merely long gets a copy
+of each task now and then, not at every beat). A copy and a late original are harmless: the code is derived from the row
+(``services.verification_code``), so both carry the same text, and whichever runs first
+claims it; the other sends nothing.
+
+Not covered: a worker killed between its claim and the provider's answer leaves the
+message claimed, perhaps unsent (at most once, as an email of an alert whose answer was
+lost); the page the person waits on offers a new code.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from collections import defaultdict
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, Q, QuerySet, Value
+from django.db.models.functions import Least
+from django.utils import timezone
+
+from registrations.models import Verification
+
+logger = logging.getLogger(__name__)
+
+#: An overdue task is copied at most every this many ``VERIFICATION_REQUEUE_AFTER_SECONDS``.
+MAX_BACKOFF_FACTOR = 4
+
+
+def claim(verification_id: int) -> datetime.datetime | None:
+    """Claim a verification's message for the provider: the time of the claim (pass it to
+    ``release``), or None when it must not be sent (another task claimed it, it was used
+    or expired, or the row is gone)."""
+    now = timezone.now()
+    claimed = Verification.objects.filter(
+        pk=verification_id, sent_at__isnull=True, used_at__isnull=True, expires_at__gt=now
+    ).update(sent_at=now)
+    return now if claimed else None
+
+
+def release(verification_id: int, claimed_at: datetime.datetime, *, retry_at: datetime.datetime) -> None:
+    """The provider did not take the message claimed at ``claimed_at``; it will be tried
+    again at ``retry_at`` (the beat queues it again if that task is lost)."""
+    Verification.objects.filter(pk=verification_id, sent_at=claimed_at).update(sent_at=None, queued_at=retry_at)
+
+
+def postpone(verification_ids: list[int], until: datetime.datetime) -> None:
+    """Their messages were queued again for ``until`` (a retry, a paused channel): the
+    beat leaves them alone until then."""
+    Verification.objects.filter(pk__in=verification_ids, sent_at__isnull=True).update(queued_at=until)
+
+
+def not_queued(verification_ids: list[int]) -> None:
+    """Their messages could not be published: the beat's next pass queues them."""
+    Verification.objects.filter(pk__in=verification_ids, sent_at__isnull=True).update(queued_at=None)
+
+
+def unsent(now: datetime.datetime) -> QuerySet[Verification]:
+    """Verifications whose message is still worth sending, no task claimed it, and whose
+    task failed to publish or is overdue (see the module's docstring)."""
+    worth_sending_until = now + datetime.timedelta(seconds=settings.VERIFICATION_REQUEUE_MIN_VALID_SECONDS)
+    after = datetime.timedelta(seconds=settings.VERIFICATION_REQUEUE_AFTER_SECONDS)
+    return (
+        Verification.objects.filter(sent_at__isnull=True, used_at__isnull=True, expires_at__gt=worth_sending_until)
+        .alias(
+            waited=ExpressionWrapper(Value(now, output_field=DateTimeField()) - F("queued_at"), DurationField()),
+            waited_before=Least(
+                ExpressionWrapper(F("queued_at") - F("created_at"), DurationField()),
+                Value(MAX_BACKOFF_FACTOR * after, output_field=DurationField()),
+            ),
+        )
+        .filter(Q(queued_at__isnull=True) | Q(queued_at__lte=now - after, waited__gte=F("waited_before")))
+    )
+
+
+def requeue_unsent(now: datetime.datetime | None = None) -> int:
+    """Beat: publish again the messages ``unsent`` finds (up to
+    ``VERIFICATION_REQUEUE_BATCH`` a pass, those expiring first first), one task per
+    citizen (a registration's code and link together); returns how many messages.
+
+    Rows another pass holds are skipped; each is marked queued before its task is
+    published, after the marks commit, and marked not queued again if that fails.
+    """
+    from alerts.notify import publish_messages
+    from registrations.services import _verification_message, code_to_send_again
+
+    now = now or timezone.now()
+    by_citizen: dict[int, list[dict]] = defaultdict(list)
+    stale: list[int] = []
+    with transaction.atomic():
+        rows = list(
+            unsent(now)
+            .select_related("citizen")
+            .select_for_update(skip_locked=True, of=("self",))
+            .order_by("expires_at")[: settings.VERIFICATION_REQUEUE_BATCH]
+        )
+        if not rows:
+            return 0
+        for row in rows:
+            code = ""
+            if row.channel == Verification.Channel.SMS:
+                code = code_to_send_again(row) or ""
+                if not code:  # made before codes were derived: only its own task knows it
+                    stale.append(row.pk)
+                    continue
+            by_citizen[row.citizen_id].append(_verification_message(row.citizen, row, code))
+        Verification.objects.filter(pk__in=[row.pk for row in rows]).update(queued_at=now)
+        if stale:
+            # Never asked about again: the person can ask for a new code.
+            Verification.objects.filter(pk__in=stale).update(queued_at=F("expires_at"))
+            logger.warning("%d verification code(s) cannot be sent again: made before codes were derived", len(stale))
+
+        def publish() -> None:
+            for payloads in by_citizen.values():
+                publish_messages(payloads)
+
+        transaction.on_commit(publish)
+    count = sum(len(payloads) for payloads in by_citizen.values())
+    if count:
+        logger.warning("verification messages queued again (their task failed to publish or is overdue): %d", count)
+    return count
