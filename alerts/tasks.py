@@ -137,6 +137,12 @@ def start_due_alerts() -> int:
 
 
 @shared_task
+def queue_heartbeat() -> None:
+    """Beat, on each send queue: a task that does nothing, so that an idle queue's
+    workers show they are alive (``embassy.health``: recorded as any task's end)."""
+
+
+@shared_task
 def prune_webhook_events() -> int:
     """Beat: forget processed provider-event keys older than a week; returns how many."""
     from alerts.services.delivery_status import prune_webhook_events as run

@@ -85,6 +85,22 @@ def _import_the_pipeline(**_kwargs: object) -> None:
     import alerts.services.fanout  # noqa: F401
 
 
+@task_postrun.connect
+def _note_send_queue_activity(sender: object = None, **_kwargs: object) -> None:
+    """A task on a send queue finished: that queue's workers are alive (/healthz's
+    ``send_queue_age_s``)."""
+    request = getattr(sender, "request", None)
+    if request is None or getattr(request, "is_eager", False):
+        return
+    queue = (getattr(request, "delivery_info", None) or {}).get("routing_key")
+    from django.conf import settings
+
+    if queue in settings.ALERT_SEND_QUEUES.values():
+        from embassy.health import record_queue_activity
+
+        record_queue_activity(queue)
+
+
 @task_prerun.connect
 @task_postrun.connect
 def _close_old_connections(sender: object = None, **_kwargs: object) -> None:

@@ -21,6 +21,12 @@ SMS and provider callbacks work on PostgreSQL alone. Monitoring reads the body i
   first and while the broker is unreachable. Reported, not judged: a web server must
   not be taken out of service because the workers are down, but monitoring should page
   someone when this grows.
+- ``checks.send_queue_age_s``: for each send queue (``send-sms``, ``send-email``), the
+  seconds since a task on it last finished (``record_queue_activity``: any send task, or
+  the heartbeat beat queues on it every ``DELIVERY_SWEEP_EVERY_SECONDS``); ``null``
+  before the first. A queue whose workers are all down stops finishing anything and
+  this grows without limit, while a long alert keeps it fresh with its own tasks.
+  Reported, not judged; page someone when it passes a few minutes.
 - ``checks.paused_channels``: channels whose provider refused the embassy's account
   (``alerts.services.pauses``), e.g. ``["sms"]``; ``null`` while the database is
   unreachable. Reported, not judged, like the sweep; monitoring should page someone
@@ -46,6 +52,39 @@ logger = logging.getLogger(__name__)
 #: Cache key of the time the delivery sweep last finished (``alerts.tasks.sweep_deliveries``).
 SWEEP_HEARTBEAT_KEY = "health:sweep-finished-at"
 TIMEOUT_SECONDS = 1.0
+
+
+#: Cache key prefix of the time a task on a send queue last finished.
+QUEUE_HEARTBEAT_KEY = "health:queue-finished-at:"
+#: A process writes a queue's time at most this often (a cache round trip each).
+QUEUE_HEARTBEAT_EVERY_SECONDS = 5.0
+_queue_written: dict[str, float] = {}
+
+
+def record_queue_activity(queue: str) -> None:
+    """Note that a task on ``queue`` just finished, at most every few seconds per
+    process; a cache outage must not fail the task."""
+    now = time.time()
+    if now - _queue_written.get(queue, 0.0) < QUEUE_HEARTBEAT_EVERY_SECONDS:
+        return
+    _queue_written[queue] = now
+    try:
+        cache.set(QUEUE_HEARTBEAT_KEY + queue, now, timeout=None)
+    except Exception:
+        logger.warning("could not record the %s queue's heartbeat in the cache", queue)
+
+
+def _send_queue_ages() -> dict[str, int | None]:
+    queues = sorted(settings.ALERT_SEND_QUEUES.values())
+    try:
+        seen = cache.get_many([QUEUE_HEARTBEAT_KEY + q for q in queues])
+    except Exception:
+        return dict.fromkeys(queues)
+    ages: dict[str, int | None] = {}
+    for queue in queues:
+        finished = seen.get(QUEUE_HEARTBEAT_KEY + queue)
+        ages[queue] = max(0, round(time.time() - float(finished))) if finished else None
+    return ages
 
 
 def record_sweep() -> None:
@@ -154,6 +193,10 @@ def healthz(request: HttpRequest) -> JsonResponse:
     body says what is down (module docstring)."""
     checks: dict[str, object] = {"database": _database(), "broker": _broker()}
     checks["sweep_age_s"] = _sweep_age() if checks["broker"] != "unreachable" else None
+    if checks["broker"] == "ok":
+        checks["send_queue_age_s"] = _send_queue_ages()
+    else:  # tasks in this process (no queue to watch), or Redis unreachable
+        checks["send_queue_age_s"] = None
     checks["paused_channels"] = _paused_channels() if checks["database"] == "ok" else None
     if checks["database"] != "ok":
         status = "fail"

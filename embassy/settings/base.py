@@ -464,3 +464,20 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 24 * 3600.0},
     },
 }
+
+
+def send_queue_heartbeats(send_queues: dict[str, str], every: float) -> dict[str, dict[str, object]]:
+    """Beat entries of a task that does nothing on each send queue: /healthz's
+    send_queue_age_s shows that an idle queue's workers are alive (a busy queue shows it
+    with its own tasks)."""
+    return {
+        f"alerts-heartbeat-{queue}": {
+            "task": "alerts.tasks.queue_heartbeat",
+            "schedule": every,
+            "options": {"queue": queue, "expires": every},
+        }
+        for queue in send_queues.values()
+    }
+
+
+CELERY_BEAT_SCHEDULE.update(send_queue_heartbeats(ALERT_SEND_QUEUES, DELIVERY_SWEEP_EVERY_SECONDS))

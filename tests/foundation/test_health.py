@@ -31,7 +31,13 @@ def test_healthy_with_tasks_in_process(settings) -> None:
     assert status == 200
     assert body == {
         "status": "ok",
-        "checks": {"database": "ok", "broker": "in-process", "sweep_age_s": None, "paused_channels": []},
+        "checks": {
+            "database": "ok",
+            "broker": "in-process",
+            "sweep_age_s": None,
+            "send_queue_age_s": None,
+            "paused_channels": [],
+        },
     }
 
 
@@ -47,7 +53,13 @@ def test_an_unreachable_broker_is_degraded_but_keeps_the_web_in_service(settings
     assert status == 200
     assert body == {
         "status": "degraded",
-        "checks": {"database": "ok", "broker": "unreachable", "sweep_age_s": None, "paused_channels": []},
+        "checks": {
+            "database": "ok",
+            "broker": "unreachable",
+            "sweep_age_s": None,
+            "send_queue_age_s": None,
+            "paused_channels": [],
+        },
     }
     assert "127.0.0.1" not in str(body) and "secret" not in str(body)
 
@@ -67,7 +79,13 @@ def test_an_unreachable_database_fails(settings, monkeypatch) -> None:
     assert status == 503
     assert body == {
         "status": "fail",
-        "checks": {"database": "unreachable", "broker": "in-process", "sweep_age_s": None, "paused_channels": None},
+        "checks": {
+            "database": "unreachable",
+            "broker": "in-process",
+            "sweep_age_s": None,
+            "send_queue_age_s": None,
+            "paused_channels": None,
+        },
     }
 
 
@@ -133,3 +151,44 @@ def test_the_sweep_reports_its_heartbeat(settings) -> None:
 def test_only_get(settings) -> None:
     settings.REDIS_URL = ""
     assert Client().post("/healthz").status_code == 405
+
+
+@pytest.mark.redis
+def test_each_send_queue_reports_when_a_task_on_it_last_finished(settings, monkeypatch) -> None:
+    monkeypatch.setattr(health, "_queue_written", {})
+    queues = sorted(settings.ALERT_SEND_QUEUES.values())
+    cache.delete_many([health.QUEUE_HEARTBEAT_KEY + q for q in queues])
+    status, body = _get()
+    assert status == 200 and body["checks"]["send_queue_age_s"] == dict.fromkeys(queues)  # never yet
+
+    sms = settings.ALERT_SEND_QUEUES["sms"]
+    cache.set(health.QUEUE_HEARTBEAT_KEY + sms, time.time() - 600, timeout=None)  # its workers stopped 10 min ago
+    assert _get()[1]["checks"]["send_queue_age_s"][sms] in (600, 601)
+    health.record_queue_activity(sms)
+    ages = _get()[1]["checks"]["send_queue_age_s"]
+    assert ages[sms] in (0, 1) and ages[settings.ALERT_SEND_QUEUES["email"]] is None
+
+
+def test_a_process_writes_a_queues_heartbeat_at_most_every_few_seconds(monkeypatch) -> None:
+    monkeypatch.setattr(health, "_queue_written", {})
+    writes: list[str] = []
+    monkeypatch.setattr(health.cache, "set", lambda key, *args, **kwargs: writes.append(key))
+    for _ in range(100):
+        health.record_queue_activity("send-sms")
+    health.record_queue_activity("send-email")
+    assert writes == [health.QUEUE_HEARTBEAT_KEY + "send-sms", health.QUEUE_HEARTBEAT_KEY + "send-email"]
+
+
+def test_beat_sends_a_heartbeat_to_each_send_queue() -> None:
+    from django.conf import settings as conf
+
+    beats = {
+        entry["options"]["queue"]: entry
+        for name, entry in conf.CELERY_BEAT_SCHEDULE.items()
+        if entry["task"] == "alerts.tasks.queue_heartbeat"
+    }
+    assert set(beats) == set(conf.ALERT_SEND_QUEUES.values())
+    assert all(
+        entry["schedule"] == entry["options"]["expires"] == conf.DELIVERY_SWEEP_EVERY_SECONDS
+        for entry in beats.values()
+    )
