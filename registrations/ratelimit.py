@@ -22,6 +22,7 @@ from django.shortcuts import render
 from django_ratelimit.core import is_ratelimited
 
 from embassy.breaker import OutageBreaker
+from embassy.client_address import client_address
 
 logger = logging.getLogger(__name__)
 
@@ -45,12 +46,11 @@ def _rate(setting: tuple[int, int]) -> str:
 
 
 def client_key(request: HttpRequest) -> str:
-    """The client's address: the first X-Forwarded-For hop only behind a trusted proxy."""
-    if settings.TRUST_FORWARDED_HEADERS:
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip()
-    return request.META.get("REMOTE_ADDR", "")
+    """The client's address, as staff sign-in's lock-outs see it
+    (``embassy.client_address``): behind ``TRUSTED_PROXY_COUNT`` trusted proxies the hop
+    the nearest of them saw, never the left-most X-Forwarded-For entry, which the client
+    writes itself (a fresh one per request would get a fresh limit)."""
+    return client_address(request) or ""
 
 
 def over_limit(request: HttpRequest, group: str, setting: tuple[int, int], key: str | None = None) -> bool:

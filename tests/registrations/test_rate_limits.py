@@ -39,3 +39,24 @@ def test_code_attempts_are_limited(client, register):
         assert client.post(pending, {"code": wrong, "action": "verify"}).status_code == 400
     assert client.post(pending, {"code": right, "action": "verify"}).status_code == 429
     assert Citizen.objects.get().phone_verified_at is None
+
+
+@override_settings(REGISTRATION_RATE_PER_CLIENT=(2, 3600), TRUST_FORWARDED_HEADERS=True, TRUSTED_PROXY_COUNT=1)
+def test_behind_the_proxy_a_client_cannot_escape_its_limit_by_writing_x_forwarded_for(client):
+    # The proxy appends the address it saw; what the client wrote comes before it. A new
+    # made-up left-most entry per request must not buy a new limit.
+    def post(i: int, written: str) -> int:
+        form = valid_form(**{"contact-phone": f"+93 70 123 46{i:02d}", "contact-email": ""})
+        return client.post(
+            "/", form, HTTP_X_FORWARDED_FOR=f"{written}, 203.0.113.7", REMOTE_ADDR="10.0.0.2"
+        ).status_code
+
+    assert [post(i, f"198.51.100.{i}") for i in range(3)] == [302, 302, 429]
+    # Another client behind the same proxy has a limit of its own.
+    other = client.post(
+        "/",
+        valid_form(**{"contact-phone": "+93 70 123 4699", "contact-email": ""}),
+        HTTP_X_FORWARDED_FOR="203.0.113.8",
+        REMOTE_ADDR="10.0.0.2",
+    )
+    assert other.status_code == 302
