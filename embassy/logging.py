@@ -12,8 +12,9 @@ import re
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
 # An international number (+ then digits, spaces, dashes), or a bare run of 9 to 15
-# digits; timestamps and counts do not look like either.
-_PHONE = r"\+\d[\d \-().]{5,}\d|(?<!\d)\d{9,15}(?!\d)"
+# digits not right after a decimal point (the fraction of a duration: Celery's "succeeded
+# in 8.123456789e-05s"); timestamps and counts do not look like either.
+_PHONE = r"\+\d[\d \-().]{5,}\d|(?<![\d.])\d{9,15}(?!\d)"
 # Identifiers whose digits are not numbers: UUIDs (Celery task ids) and long tokens of
 # letters and digits (Twilio SIDs, SendGrid message ids). Kept whole, so that a log line
 # still names the message it is about, instead of "SMe76ae57fce[phone]c0a72186776".

@@ -65,3 +65,9 @@ def test_numbers_next_to_identifiers_or_url_encoded_are_still_masked():
         "to447700900123",
     ):
         assert "447700900123" not in redact(line), line
+
+
+def test_the_fraction_of_a_duration_is_not_a_phone_number():
+    line = "Task alerts.tasks.queue_heartbeat[1] succeeded in 8.123456789e-05s: None; took 0.1234567890 s"
+    assert redact(line) == line
+    assert redact("call 0701234567 now") == "call [phone] now"  # a bare number is still masked
