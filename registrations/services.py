@@ -361,6 +361,11 @@ def merge_registration(*, source: Citizen, target: Citizen) -> None:
     target.household.all().delete()
     source.household.update(citizen=target)
     source.check_ins.update(citizen=target)
+    # What was sent to, or came from, the registration while it waited for proof (an
+    # urgent alert may include unverified contacts; a reply to it) is the target's now:
+    # the board counts their answers, and erasing them later finds it.
+    source.deliveries.update(citizen=target)
+    source.inbound_messages.update(citizen=target)
     source.delete()
 
 

@@ -143,3 +143,26 @@ def test_unverified_twins_cannot_take_over_a_verified_citizen(client, register):
     client.post(first, {"code": last_code(PHONE), "action": "verify"})
     register(valid_form(**{"contact-full_name": "Someone Else"}))
     assert Citizen.objects.get(phone_verified_at__isnull=False).full_name == "Sara Ahmadi"
+
+
+def test_what_reached_the_waiting_registration_moves_with_it_when_it_merges(client, register):
+    # An urgent alert included the unverified new registration, and its SMS was answered;
+    # once the phone is proven and the two merge, both belong to the citizen who stays.
+    from alerts.models import Delivery, InboundMessage
+    from tests.factories import AlertFactory
+
+    first = register(valid_form())["Location"]
+    client.post(first, {"code": last_code(PHONE), "action": "verify"})
+    original = Citizen.objects.get()
+    second = register(valid_form(**{"contact-full_name": "Sara A. Ahmadi"}))["Location"]
+    waiting = Citizen.objects.exclude(pk=original.pk).get()
+    delivery = Delivery.objects.create(alert=AlertFactory(), channel="sms", address=PHONE, citizen=waiting)
+    reply = InboundMessage.objects.create(
+        provider_message_id="SM" + "7" * 32, from_number=PHONE, body="NEED", kind="check_in", citizen=waiting
+    )
+
+    client.post(second, {"code": last_code(PHONE), "action": "verify"})
+    assert Citizen.objects.get().pk == original.pk
+    delivery.refresh_from_db()
+    reply.refresh_from_db()
+    assert delivery.citizen_id == original.pk and reply.citizen_id == original.pk
