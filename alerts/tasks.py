@@ -123,9 +123,12 @@ def sweep_deliveries() -> int:
     from alerts.services.fanout import sweep_deliveries as run
     from embassy.health import record_sweep
 
-    requeued = run().requeued
-    record_sweep()  # GET /healthz reports how long ago this last ran
-    return requeued
+    report = run()
+    if not report.overlapped:
+        # GET /healthz reports how long ago a sweep last ran. One that did nothing because
+        # another holds the lock is not one: a sweep stuck holding it must show as stale.
+        record_sweep()
+    return report.requeued
 
 
 @shared_task(acks_late=True)

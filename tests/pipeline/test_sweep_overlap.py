@@ -204,3 +204,32 @@ def test_look_ups_that_go_unanswered_pause_the_channel(
     assert len(asked) == 3
     pause = pauses.channel_pause("sms")
     assert pause is not None and pause.kind == "outage" and pause.code == "timeout"
+
+
+def test_a_sweep_that_did_nothing_is_not_reported_as_a_sweep(settings) -> None:
+    # /healthz's sweep_age_s must grow while another sweep holds the lock (stuck, or a
+    # lock a transaction-mode pooler stranded): only sweeps that ran count.
+    from django.core.cache import cache
+
+    from alerts import tasks
+    from embassy import health
+
+    if connection.vendor != "postgresql":
+        pytest.skip("advisory locks are PostgreSQL's")
+    cache.delete(health.SWEEP_HEARTBEAT_KEY)
+    params = connection.get_connection_params()
+    other = psycopg.connect(
+        host=params.get("host"),
+        port=params.get("port"),
+        user=params.get("user"),
+        dbname=connection.settings_dict["NAME"],
+    )
+    try:
+        other.execute("SELECT pg_try_advisory_lock(%s)", [SWEEP_LOCK_KEY])
+        tasks.sweep_deliveries()
+        assert cache.get(health.SWEEP_HEARTBEAT_KEY) is None
+        other.execute("SELECT pg_advisory_unlock(%s)", [SWEEP_LOCK_KEY])  # not left to the backend's exit
+    finally:
+        other.close()
+    tasks.sweep_deliveries()
+    assert cache.get(health.SWEEP_HEARTBEAT_KEY) is not None
