@@ -186,6 +186,59 @@ def _paused_channels() -> list[str]:
         return []
 
 
+#: Past these, the console tells staff that background work has stopped (see
+#: ``background_problems``); monitoring reads the same figures from /healthz.
+SWEEP_STALE_SECONDS = 120
+QUEUE_STALE_SECONDS = 300
+#: The console asks at most this often per process (a PING and one cache read).
+BACKGROUND_CHECK_EVERY_SECONDS = 5.0
+_background: tuple[float, list[dict[str, object]]] | None = None
+
+
+def _queue_stale_after(channel: str) -> float:
+    """An SMS task sends ``SMS_TASK_CHUNK`` messages at the shared rate: with a slow
+    sender (one long code: 1/s) one task alone outlasts five minutes."""
+    if channel == "sms":
+        return max(QUEUE_STALE_SECONDS, 4 * settings.SMS_TASK_CHUNK / settings.SMS_RATE_PER_SECOND)
+    return QUEUE_STALE_SECONDS
+
+
+def background_problems() -> list[dict[str, object]]:
+    """What staff must know about the work done out of their sight, for the console's
+    banner: ``{"kind": "broker"}`` when Redis does not answer (nothing is sent, approved
+    alerts wait to start); ``{"kind": "sweep", "minutes": n}`` when beat's sweep has not
+    run for ``SWEEP_STALE_SECONDS`` (beat or the ``celery`` queue's workers are down:
+    alerts do not start or finish); ``{"kind": "queue", "channel": "sms", "minutes": n}``
+    when no task finished on a send queue for ``QUEUE_STALE_SECONDS`` (its workers are
+    down). Nothing with tasks run in-process, and nothing not yet known (no heartbeat
+    recorded). Asked at most every ``BACKGROUND_CHECK_EVERY_SECONDS`` per process."""
+    global _background
+    now = time.monotonic()
+    if _background is not None and now - _background[0] < BACKGROUND_CHECK_EVERY_SECONDS:
+        return _background[1]
+    problems: list[dict[str, object]] = []
+    broker = _broker()
+    if broker == "unreachable":
+        problems.append({"kind": "broker"})
+    elif broker == "ok":
+        sweep = _sweep_age()
+        if sweep is not None and sweep > SWEEP_STALE_SECONDS:
+            problems.append({"kind": "sweep", "minutes": sweep // 60})
+        ages = _send_queue_ages()
+        for channel, queue in sorted(settings.ALERT_SEND_QUEUES.items()):
+            age = ages.get(queue)
+            if age is not None and age > _queue_stale_after(channel):
+                problems.append({"kind": "queue", "channel": channel, "minutes": age // 60})
+    _background = (now, problems)
+    return problems
+
+
+def forget_background() -> None:
+    """Ask again at the next console page (tests)."""
+    global _background
+    _background = None
+
+
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:

@@ -69,6 +69,9 @@ def _clean_cache() -> None:
     cache.clear()
     pauses.reset()  # no pause remembered, no server errors counted, from another test
     forget_outages()  # nor a Redis outage (a cache or broker failure of another test)
+    from embassy.health import forget_background
+
+    forget_background()  # nor what the console's banner last read of the background
 
 
 @pytest.fixture(autouse=True)

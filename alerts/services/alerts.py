@@ -8,6 +8,7 @@ for staff; nothing is half-saved. Tasks are queued only after the transaction co
 from __future__ import annotations
 
 import datetime
+import logging
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -23,6 +24,8 @@ from alerts.services.areas import excluded_area_problems
 from alerts.services.audience import compute_audience
 from alerts.services.rendering import placeholder_errors_by_field
 from alerts.timezones import isolate, utc_offset
+
+logger = logging.getLogger(__name__)
 
 S = Alert.State
 
@@ -262,8 +265,20 @@ def approve_alert(
             alert_id = locked.pk
 
             def start_then_count() -> None:
-                start_fan_out_task.delay(alert_id)
-                count_audience_task.delay(alert_id)
+                from alerts.notify import BROKER_ERRORS
+
+                try:
+                    start_fan_out_task.delay(alert_id)
+                    count_audience_task.delay(alert_id)
+                except BROKER_ERRORS as exc:
+                    # Approved and committed: beat's start_due_alerts starts it once the
+                    # broker answers. The approver gets their page, and the console's
+                    # banner says nothing is being sent.
+                    logger.warning(
+                        "alert %s approved; its fan-out could not be queued (%s): it starts when the broker answers",
+                        alert_id,
+                        type(exc).__name__,
+                    )
 
             transaction.on_commit(start_then_count)
         else:

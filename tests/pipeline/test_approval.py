@@ -127,3 +127,27 @@ def test_scheduled_alert_can_be_aborted_before_it_starts(submitted: Alert, appro
 def test_prepare_cancellation_is_idempotent(submitted: Alert, approver) -> None:
     first = prepare_cancellation(submitted, by=approver)
     assert prepare_cancellation(submitted, by=approver) == first
+
+
+def test_approving_while_redis_is_down_approves_and_the_alert_starts_once_it_is_back(
+    afghanistan, author, approver, redis_down, django_capture_on_commit_callbacks, caplog
+) -> None:
+    # The approver must not get an error page for an alert that is approved and committed:
+    # beat's start_due_alerts starts it when the broker answers.
+    from alerts.models import Alert
+    from alerts.services.alerts import approve_alert, start_due_alerts, submit_for_approval
+    from tests.pipeline.conftest import make_alert, present
+
+    present()
+    alert = submit_for_approval(make_alert(author, areas=[afghanistan]), by=author)
+    with django_capture_on_commit_callbacks(execute=True):
+        approve_alert(alert, by=approver)
+    alert.refresh_from_db()
+    assert alert.state == Alert.State.SCHEDULED and alert.approved_by == approver
+    assert "its fan-out could not be queued" in caplog.text
+
+    redis_down.up()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert start_due_alerts() == [alert.pk]
+    alert.refresh_from_db()
+    assert alert.state in (Alert.State.SENDING, Alert.State.SENT)
