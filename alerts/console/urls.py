@@ -29,6 +29,7 @@ urlpatterns = [
     path("alerts/<int:alert_id>/progress.json", alerts.alert_progress_json, name="alert-progress-json"),
     path("alerts/<int:alert_id>/cap.xml", cap.alert_cap, name="alert-cap"),
     path("alerts/<int:alert_id>/abort/", alerts.alert_abort, name="alert-abort"),
+    path("alerts/<int:alert_id>/resend-unknown/", alerts.alert_resend_unknown, name="alert-resend-unknown"),
     path("alerts/<int:alert_id>/correct/", alerts.alert_correct, name="alert-correct"),
     path("messages/", inbox.inbox, name="inbox"),
     path("messages/<int:message_id>/handled/", inbox.inbox_handled, name="inbox-handled"),

@@ -310,6 +310,49 @@ def abort_alert(alert: Alert | int, *, by: AbstractBaseUser) -> int:
     return skipped
 
 
+def resend_outcome_unknown(alert: Alert | int, *, by: AbstractBaseUser) -> dict[str, int]:
+    """Send again the messages of ``alert`` that ended "outcome unknown": a staff decision,
+    since the provider may have taken them (a second copy) or not (a person never warned).
+
+    - Email cannot be looked up: each goes again (QUEUED, attempts from zero).
+    - SMS: each is looked up at Twilio first, as an unclear attempt is (RETRY with an
+      unclear outcome): sent again only if Twilio does not have it. Twilio could not be
+      asked for a long while when it was ended; it may answer now.
+
+    A SENT alert goes back to SENDING until they are final again. Not for an alert that
+    is aborted, not yet sending, or past its expiry. Returns the count per channel.
+    Raises AlertStateError. ``by`` is who decided (the caller records it in the audit).
+    """
+    from alerts.services.fanout import queue_send_tasks
+
+    with transaction.atomic():
+        locked = _lock(alert)
+        _require(locked, (S.SENDING, S.SENT), pgettext("alert action", "send again"))
+        now = timezone.now()
+        if locked.expires_at is not None and locked.expires_at <= now:
+            raise AlertStateError(gettext("This alert has expired: nothing more is sent for it."))
+        D = Delivery.State  # noqa: N806
+        unknown = Delivery.objects.filter(alert=locked, state=D.FAILED, error_code="unknown")
+        ids: dict[str, list[int]] = {}
+        for pk, channel in unknown.order_by("pk").values_list("pk", "channel"):
+            ids.setdefault(channel, []).append(pk)
+        reason = gettext("sent again by staff after an unknown outcome")
+        again = {"state": D.QUEUED, "attempts": 0, "error_code": "", "next_attempt_at": None}
+        look_up_first = {"state": D.RETRY, "attempts": 1, "error_code": "answer", "next_attempt_at": now}
+        for channel, chosen in ids.items():
+            changes = look_up_first if channel == Delivery.Channel.SMS else again
+            Delivery.objects.filter(pk__in=chosen).update(
+                error_reason=reason, claimed_at=None, enqueued_at=now, updated_at=now, **changes
+            )
+            queue_send_tasks(locked.pk, channel, chosen)
+        if ids and locked.state == S.SENT:
+            locked.state = S.SENDING
+            locked.finished_at = None
+            locked.save(update_fields=["state", "finished_at", "updated_at"])
+    _refresh(alert, locked)
+    return {channel: len(chosen) for channel, chosen in ids.items()}
+
+
 def _copy_audience(original: Alert, correction: Alert) -> None:
     correction.areas.set(original.areas.all())
     correction.excluded_areas.set(original.excluded_areas.all())
@@ -430,6 +473,7 @@ __all__ = [
     "draft_update",
     "is_urgent",
     "prepare_cancellation",
+    "resend_outcome_unknown",
     "return_to_draft",
     "start_due_alerts",
     "submit_for_approval",

@@ -26,7 +26,7 @@ from alerts.console.permissions import Capability, approve_refusal_reason, can, 
 from alerts.console.queries import areas_with_levels
 from alerts.errors import AlertError, AlertStateError
 from alerts.levels import level_name
-from alerts.models import Alert, AlertTemplate, AlertText, Area
+from alerts.models import Alert, AlertTemplate, AlertText, Area, Delivery
 from alerts.services.failures import not_sent_reasons
 
 S = Alert.State
@@ -452,6 +452,7 @@ def _progress_data(alert: Alert) -> dict[str, Any]:
 def alert_progress_page(request: HttpRequest, alert_id: int) -> HttpResponse:
     alert = get_object_or_404(Alert.objects.select_related("created_by", "approved_by"), pk=alert_id)
     data = _progress_data(alert)
+    unknown = _outcome_unknown(alert)
     return render(
         request,
         "alerts/console/progress.html",
@@ -461,6 +462,11 @@ def alert_progress_page(request: HttpRequest, alert_id: int) -> HttpResponse:
             "buckets": ["queued", "sending", "sent", "delivered", "failed", "skipped"],
             "can_abort": alert.state in (S.SCHEDULED, S.SENDING) and can(request.user, Capability.ABORT),
             "running": alert.state in (S.SCHEDULED, S.SENDING),
+            "outcome_unknown": unknown,
+            "can_resend_unknown": bool(unknown)
+            and alert.state in (S.SENDING, S.SENT)
+            and not (alert.expires_at and alert.expires_at <= timezone.now())
+            and can(request.user, Capability.APPROVE),
             "area_names": compose.describe_areas(alert),
             "not_sent": not_sent_reasons(alert),
             "expiry_outcome": compose.expiry_outcome(alert),
@@ -474,6 +480,37 @@ def alert_progress_json(request: HttpRequest, alert_id: int) -> JsonResponse:
     response = JsonResponse(_progress_data(alert))
     response["Cache-Control"] = "no-store"
     return response
+
+
+def _outcome_unknown(alert: Alert) -> int:
+    return Delivery.objects.filter(alert=alert, state=Delivery.State.FAILED, error_code="unknown").count()
+
+
+@require_POST
+@console_view(Capability.APPROVE)
+def alert_resend_unknown(request: HttpRequest, alert_id: int) -> HttpResponse:
+    """Send again what ended "outcome unknown" (``resend_outcome_unknown``): an approver's
+    decision, as it sends messages; recorded in the audit trail."""
+    from alerts.services.alerts import resend_outcome_unknown
+
+    alert = get_object_or_404(Alert, pk=alert_id)
+    before = {"state": alert.state, "outcome_unknown": _outcome_unknown(alert)}
+    try:
+        with transaction.atomic():
+            again = resend_outcome_unknown(alert, by=request.user)
+            record_audit(request.user, "resend_outcome_unknown", alert, before, {"state": alert.state, **again})
+    except AlertError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(
+            request,
+            _(
+                "%(email)s emails go again; %(sms)s SMS are looked up at the provider first "
+                "and sent only if it does not have them."
+            )
+            % {"email": again.get("email", 0), "sms": again.get("sms", 0)},
+        )
+    return redirect("console:alert-progress", alert.pk)
 
 
 @require_POST
