@@ -169,6 +169,11 @@ def _broker() -> str:
     return "ok"
 
 
+def broker_status() -> str:
+    """``ok``, ``unreachable`` or ``in-process``: a PING to Redis, at most a second."""
+    return _broker()
+
+
 def _sweep_age() -> int | None:
     try:
         finished = cache.get(SWEEP_HEARTBEAT_KEY)

@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from embassy.health import broker_status
 from registrations import services
 from registrations.forms import (
     CodeForm,
@@ -218,7 +219,9 @@ def manage_request(request: HttpRequest) -> HttpResponse:
             if over_limit(request, "manage-address", settings.REGISTRATION_RATE_PER_ADDRESS, key=contact.lower()):
                 return too_many(request, settings.REGISTRATION_RATE_PER_ADDRESS)
             services.send_manage_link(contact)
-            return render(request, "registrations/manage_sent.html")
+            # Asked whoever asks (registered or not), so the page tells nothing of who is.
+            messages_down = broker_status() == "unreachable"
+            return render(request, "registrations/manage_sent.html", {"messages_down": messages_down})
     return render(request, "registrations/manage_request.html", {"form": form}, status=400 if form.errors else 200)
 
 

@@ -174,3 +174,18 @@ def test_the_pages_behind_personal_links_work_with_redis_down(client, redis_down
     assert client.get(manage).status_code == 200
     assert client.get("/").status_code == 200  # the form itself
     assert_no_contact_in(logs)
+
+
+def test_with_redis_down_the_manage_link_page_says_no_link_went_the_same_for_anyone(client, redis_down, settings, logs):
+    # The link cannot be sent (it is not kept for later, unlike codes); the page says so
+    # instead of "we have sent it", and says it alike whether the contact is registered.
+    settings.REDIS_URL = redis_down.url
+    CitizenFactory(phone=PHONE, email=EMAIL)
+    pages = set()
+    for contact in (EMAIL, PHONE, "nobody@example.org"):
+        response = client.post("/manage/", {"contact": contact})
+        html = response.content.decode()
+        assert response.status_code == 200 and "no link could be sent" in html and "we have sent it" not in html
+        pages.add(html.split("<main", 1)[-1])
+    assert len(pages) == 1
+    assert_no_contact_in(logs)
