@@ -40,4 +40,7 @@ urlpatterns = [
     path("areas/<int:area_id>/names/", setup.area_names, name="area-names"),
     path("staff/", staff.staff_list, name="staff"),
     path("staff/<int:user_id>/", staff.staff_update, name="staff-update"),
+    path("staff/<int:user_id>/deactivate/", staff.staff_deactivate, name="staff-deactivate"),
+    path("staff/<int:user_id>/reactivate/", staff.staff_reactivate, name="staff-reactivate"),
+    path("staff/<int:user_id>/unlock/", staff.staff_unlock, name="staff-unlock"),
 ]

@@ -1,4 +1,5 @@
-"""Staff management for administrators: who holds which role, and authenticator resets."""
+"""Staff management for administrators: who holds which role, authenticator resets,
+deactivating and reactivating accounts, and lifting sign-in lock-outs."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from alerts.console import otp
 from alerts.console.audit import record_audit
 from alerts.console.permissions import Capability, Role, assign_role, console_view, remove_role, roles_of
+from alerts.services import staff as staff_accounts
 
 User = get_user_model()
 
@@ -25,21 +27,27 @@ def staff_list(request: HttpRequest) -> HttpResponse:
     from django.contrib.auth.models import Group
 
     users = (
-        User.objects.filter(is_active=True)
-        .annotate(has_device=Exists(TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True)))
+        User.objects.annotate(has_device=Exists(TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True)))
         .prefetch_related(Prefetch("groups", queryset=Group.objects.filter(name__in=[r.value for r in Role])))
         .order_by("username")
     )
+    locked = staff_accounts.lock_outs()
     rows = [
         {
             "user": u,
             "roles": {g.name for g in u.groups.all()},
             "has_device": u.has_device,
             "me": u.pk == request.user.pk,
+            "lock_outs": locked.get(u.get_username(), []),
         }
         for u in users
     ]
-    return render(request, "alerts/console/staff.html", {"rows": rows, "roles": list(Role)})
+    context = {
+        "rows": [row for row in rows if row["user"].is_active],
+        "inactive_rows": [row for row in rows if not row["user"].is_active],
+        "roles": list(Role),
+    }
+    return render(request, "alerts/console/staff.html", context)
 
 
 @require_POST
@@ -74,4 +82,57 @@ def staff_update(request: HttpRequest, user_id: int) -> HttpResponse:
         if before != after:
             record_audit(request.user, "set_roles", person, {"roles": before}, {"roles": after})
     messages.success(request, _("Roles saved for %(name)s.") % {"name": person})
+    return redirect("console:staff")
+
+
+@require_POST
+@console_view(Capability.MANAGE_STAFF)
+def staff_deactivate(request: HttpRequest, user_id: int) -> HttpResponse:
+    """Deactivate an account: every session of theirs ends now (never one's own account,
+    never the last active administrator)."""
+    person = get_object_or_404(User, pk=user_id)
+    if not person.is_active:
+        return redirect("console:staff")
+    try:
+        with transaction.atomic():
+            ended = staff_accounts.deactivate_staff(request.user, person)
+            record_audit(
+                request.user,
+                "deactivate_staff",
+                person,
+                {"is_active": True},
+                {"is_active": False, "sessions_ended": ended},
+            )
+    except staff_accounts.StaffRuleBroken as refusal:
+        messages.error(request, str(refusal))
+        return redirect("console:staff")
+    messages.success(request, _("%(name)s is deactivated and signed out everywhere.") % {"name": person})
+    return redirect("console:staff")
+
+
+@require_POST
+@console_view(Capability.MANAGE_STAFF)
+def staff_reactivate(request: HttpRequest, user_id: int) -> HttpResponse:
+    person = get_object_or_404(User, pk=user_id)
+    if person.is_active:
+        return redirect("console:staff")
+    with transaction.atomic():
+        staff_accounts.reactivate_staff(person)
+        record_audit(request.user, "reactivate_staff", person, {"is_active": False}, {"is_active": True})
+    messages.success(request, _("%(name)s can sign in again.") % {"name": person})
+    return redirect("console:staff")
+
+
+@require_POST
+@console_view(Capability.MANAGE_STAFF)
+def staff_unlock(request: HttpRequest, user_id: int) -> HttpResponse:
+    """Lift django-axes' lock-out of this person's user name, from every address."""
+    person = get_object_or_404(User, pk=user_id)
+    addresses = [lock.ip_address for lock in staff_accounts.lock_outs().get(person.get_username(), [])]
+    with transaction.atomic():
+        removed = staff_accounts.unlock_staff(person)
+        record_audit(
+            request.user, "unlock_staff", person, {"locked_out_from": addresses}, {"attempts_cleared": removed}
+        )
+    messages.success(request, _("%(name)s can sign in again from any address.") % {"name": person})
     return redirect("console:staff")
