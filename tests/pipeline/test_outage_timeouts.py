@@ -22,7 +22,7 @@ from alerts.models import ChannelPause, Delivery
 from alerts.services import pauses
 from alerts.services.alerts import approve_alert, submit_for_approval
 from alerts.services.fanout import send_delivery_chunk, sweep_deliveries
-from tests.pipeline.conftest import accepted, make_alert, present
+from tests.pipeline.conftest import accepted, make_alert, present, send_through_stub
 
 pytestmark = pytest.mark.django_db
 D = Delivery.State
@@ -30,11 +30,9 @@ D = Delivery.State
 
 @pytest.fixture
 def sending(stub_providers, settings):
-    settings.SMS_RATE_PER_SECOND = 1000
-    settings.TWILIO_MESSAGING_SERVICE_SID = "MG" + "7" * 32  # a limiter key of its own
     settings.PROVIDER_TIMEOUT_SECONDS = 0.3
     settings.CHANNEL_OUTAGE_AFTER = 3
-    return stub_providers
+    return send_through_stub(stub_providers, settings, "7")
 
 
 def _approve(author, approver, areas, callbacks):

@@ -13,7 +13,7 @@ from django.utils import timezone
 from alerts.errors import AlertStateError
 from alerts.models import Alert, Delivery
 from alerts.services.alerts import abort_alert, resend_outcome_unknown
-from tests.pipeline.conftest import accepted, present
+from tests.pipeline.conftest import accepted, present, send_through_stub
 from tests.pipeline.test_sending import approved, fanned_out
 
 pytestmark = pytest.mark.django_db
@@ -22,9 +22,7 @@ D = Delivery.State
 
 @pytest.fixture
 def sending(stub_providers, settings):
-    settings.SMS_RATE_PER_SECOND = 1000
-    settings.TWILIO_MESSAGING_SERVICE_SID = "MG" + "8" * 32
-    return stub_providers
+    return send_through_stub(stub_providers, settings, "8")
 
 
 def _ended_unknown(*deliveries: Delivery) -> None:

@@ -16,7 +16,7 @@ from alerts.services.fanout import send_delivery_chunk, start_fan_out, sweep_del
 from alerts.services.progress import alert_progress
 from registrations.models import Citizen
 from tests.factories import StaffTestRecipientFactory
-from tests.pipeline.conftest import accepted, make_alert, present
+from tests.pipeline.conftest import accepted, make_alert, present, send_through_stub
 
 pytestmark = pytest.mark.django_db  # the rate limiter is in-process without Redis
 D = Delivery.State
@@ -24,9 +24,7 @@ D = Delivery.State
 
 @pytest.fixture
 def sending(stub_providers, settings):
-    settings.SMS_RATE_PER_SECOND = 1000
-    settings.TWILIO_MESSAGING_SERVICE_SID = "MG" + "5" * 32  # a limiter key of its own
-    return stub_providers
+    return send_through_stub(stub_providers, settings, "5")
 
 
 def approved(author, approver, areas, callbacks, *, execute=True, **fields) -> Alert:

@@ -11,7 +11,9 @@ to the claim it looked at, and one sweep runs at a time.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -21,7 +23,7 @@ from django.utils import timezone
 from alerts.models import Delivery
 from alerts.services import fanout
 from alerts.services.fanout import SWEEP_LOCK_KEY, sweep_deliveries
-from tests.pipeline.conftest import accepted, present
+from tests.pipeline.conftest import accepted, present, send_through_stub
 from tests.pipeline.test_sending import fanned_out, left_sending
 
 pytestmark = pytest.mark.django_db
@@ -30,9 +32,25 @@ D = Delivery.State
 
 @pytest.fixture
 def sending(stub_providers, settings):
-    settings.SMS_RATE_PER_SECOND = 1000
-    settings.TWILIO_MESSAGING_SERVICE_SID = "MG" + "6" * 32
-    return stub_providers
+    return send_through_stub(stub_providers, settings, "6")
+
+
+@contextlib.contextmanager
+def _another_sweep_holds_the_lock() -> Iterator[None]:
+    """The sweep's advisory lock, held by another connection (another sweep) meanwhile."""
+    params = connection.get_connection_params()
+    other = psycopg.connect(
+        host=params.get("host"),
+        port=params.get("port"),
+        user=params.get("user"),
+        dbname=connection.settings_dict["NAME"],
+    )
+    try:
+        assert other.execute("SELECT pg_try_advisory_lock(%s)", [SWEEP_LOCK_KEY]).fetchone() == (True,)
+        yield
+        other.execute("SELECT pg_advisory_unlock(%s)", [SWEEP_LOCK_KEY])  # not left to the backend's exit
+    finally:
+        other.close()
 
 
 def _claimed_afresh_during_the_look_up(
@@ -93,21 +111,6 @@ def test_a_row_claimed_afresh_is_not_ended_outcome_unknown(
     assert delivery.state == D.SENDING and delivery.error_code == ""
 
 
-def test_the_stale_claim_itself_is_still_settled(
-    sending, afghanistan, author, approver, settings, django_capture_on_commit_callbacks
-) -> None:
-    # The guard only spares a fresh claim: the one looked at is settled as before.
-    person = present(phone_only=True)
-    alert = fanned_out(author, approver, [afghanistan], django_capture_on_commit_callbacks)
-    delivery = Delivery.objects.get(alert=alert)
-    left_sending(delivery, settings)
-    with django_capture_on_commit_callbacks(execute=True):
-        assert sweep_deliveries().reconciled_retry == 1
-    with django_capture_on_commit_callbacks(execute=True):
-        sweep_deliveries()
-    assert accepted(sending, "sms") == [person.phone]
-
-
 def test_a_sweep_does_nothing_while_another_one_runs(
     sending, afghanistan, author, approver, settings, django_capture_on_commit_callbacks, caplog
 ) -> None:
@@ -117,23 +120,12 @@ def test_a_sweep_does_nothing_while_another_one_runs(
     alert = fanned_out(author, approver, [afghanistan], django_capture_on_commit_callbacks)
     delivery = Delivery.objects.get(alert=alert)
     left_sending(delivery, settings)
-    params = connection.get_connection_params()
-    other = psycopg.connect(
-        host=params.get("host"),
-        port=params.get("port"),
-        user=params.get("user"),
-        dbname=connection.settings_dict["NAME"],
-    )
-    try:
-        assert other.execute("SELECT pg_try_advisory_lock(%s)", [SWEEP_LOCK_KEY]).fetchone() == (True,)
+    with _another_sweep_holds_the_lock():
         with django_capture_on_commit_callbacks(execute=True):
             report = sweep_deliveries()
         assert report.overlapped and report.reconciled_retry == 0
         assert Delivery.objects.get(pk=delivery.pk).state == D.SENDING
         assert "another sweep is still running" in caplog.text
-        other.execute("SELECT pg_advisory_unlock(%s)", [SWEEP_LOCK_KEY])
-    finally:
-        other.close()
     with django_capture_on_commit_callbacks(execute=True):
         report = sweep_deliveries()  # the other one finished: this one runs, and lets go
     assert not report.overlapped and report.reconciled_retry == 1
@@ -217,19 +209,8 @@ def test_a_sweep_that_did_nothing_is_not_reported_as_a_sweep(settings) -> None:
     if connection.vendor != "postgresql":
         pytest.skip("advisory locks are PostgreSQL's")
     cache.delete(health.SWEEP_HEARTBEAT_KEY)
-    params = connection.get_connection_params()
-    other = psycopg.connect(
-        host=params.get("host"),
-        port=params.get("port"),
-        user=params.get("user"),
-        dbname=connection.settings_dict["NAME"],
-    )
-    try:
-        other.execute("SELECT pg_try_advisory_lock(%s)", [SWEEP_LOCK_KEY])
+    with _another_sweep_holds_the_lock():
         tasks.sweep_deliveries()
         assert cache.get(health.SWEEP_HEARTBEAT_KEY) is None
-        other.execute("SELECT pg_advisory_unlock(%s)", [SWEEP_LOCK_KEY])  # not left to the backend's exit
-    finally:
-        other.close()
     tasks.sweep_deliveries()
     assert cache.get(health.SWEEP_HEARTBEAT_KEY) is not None
