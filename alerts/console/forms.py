@@ -280,3 +280,62 @@ class ApproveForm(forms.Form):
 
     confirm = forms.BooleanField(label=_("I have checked the words, the audience and the areas."), required=True)
     include_unverified = forms.BooleanField(label=_("Also send to unverified contacts"), required=False)
+
+
+class StaffCreateForm(forms.Form):
+    """A new staff account: user name, name, email, console roles and a first password
+    (handed over in person with the set-up code). No staff status: that is the Django
+    admin's, given there."""
+
+    username = forms.CharField(label=_("Username"), max_length=150)
+    first_name = forms.CharField(label=_("First name"), max_length=150, required=False)
+    last_name = forms.CharField(label=_("Last name"), max_length=150, required=False)
+    email = forms.EmailField(label=_("Email"), required=False)
+    roles = forms.MultipleChoiceField(label=_("Roles"), widget=forms.CheckboxSelectMultiple)
+    password1 = forms.CharField(
+        label=_("First password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=_("At least 12 characters. Give it to them in person with the set-up code."),
+    )
+    password2 = forms.CharField(
+        label=_("First password again"), strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from alerts.console.permissions import Role
+
+        super().__init__(*args, **kwargs)
+        self.fields["roles"].choices = [(role.value, role.value) for role in Role]
+
+    def clean_username(self) -> str:
+        from django.contrib.auth import get_user_model
+
+        user_model = get_user_model()
+        username = user_model.normalize_username(self.cleaned_data["username"])
+        user_model._meta.get_field("username").run_validators(username)
+        # Case-insensitively: two accounts told apart by case alone would be mixed up.
+        if user_model.objects.filter(username__iexact=username).exists():
+            raise forms.ValidationError(_("There is already an account with this user name."), code="taken")
+        return username
+
+    def clean(self) -> dict[str, Any]:
+        from django.contrib.auth import get_user_model
+        from django.contrib.auth.password_validation import validate_password
+
+        cleaned = super().clean()
+        password1, password2 = cleaned.get("password1"), cleaned.get("password2")
+        if password1 and password2 and password1 != password2:
+            self.add_error("password2", forms.ValidationError(_("The two passwords differ."), code="mismatch"))
+        elif password1:
+            candidate = get_user_model()(
+                username=cleaned.get("username", ""),
+                email=cleaned.get("email", ""),
+                first_name=cleaned.get("first_name", ""),
+                last_name=cleaned.get("last_name", ""),
+            )
+            try:
+                validate_password(password1, candidate)
+            except forms.ValidationError as error:
+                self.add_error("password1", error)
+        return cleaned

@@ -39,6 +39,7 @@ urlpatterns = [
     path("areas/", setup.area_list, name="areas"),
     path("areas/<int:area_id>/names/", setup.area_names, name="area-names"),
     path("staff/", staff.staff_list, name="staff"),
+    path("staff/new/", staff.staff_create, name="staff-create"),
     path("staff/<int:user_id>/", staff.staff_update, name="staff-update"),
     path("staff/<int:user_id>/deactivate/", staff.staff_deactivate, name="staff-deactivate"),
     path("staff/<int:user_id>/reactivate/", staff.staff_reactivate, name="staff-reactivate"),

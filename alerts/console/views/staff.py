@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -16,7 +16,16 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from alerts.console import otp
 from alerts.console.audit import record_audit
-from alerts.console.permissions import Capability, Role, assign_role, console_view, remove_role, roles_of
+from alerts.console.forms import StaffCreateForm
+from alerts.console.permissions import (
+    ROLES_REQUIRING_OTP,
+    Capability,
+    Role,
+    assign_role,
+    console_view,
+    remove_role,
+    roles_of,
+)
 from alerts.services import staff as staff_accounts
 
 User = get_user_model()
@@ -136,3 +145,49 @@ def staff_unlock(request: HttpRequest, user_id: int) -> HttpResponse:
         )
     messages.success(request, _("%(name)s can sign in again from any address.") % {"name": person})
     return redirect("console:staff")
+
+
+@console_view(Capability.MANAGE_STAFF)
+def staff_create(request: HttpRequest) -> HttpResponse:
+    """A new account with its roles. For a role that needs an authenticator, its set-up
+    code is issued at once and shown (once), as "Issue set-up code" does."""
+    form = StaffCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        roles = sorted(Role(value) for value in data["roles"])
+        try:
+            with transaction.atomic():
+                person = User.objects.create_user(
+                    username=data["username"],
+                    email=data["email"],
+                    password=data["password1"],
+                    first_name=data["first_name"],
+                    last_name=data["last_name"],
+                    is_staff=False,
+                )
+                for role in roles:
+                    assign_role(person, role)
+                after = {
+                    "username": person.get_username(),
+                    "name": person.get_full_name(),
+                    "email": person.email,
+                    "roles": [role.value for role in roles],
+                }
+                record_audit(request.user, "create_staff", person, None, after)
+                code = None
+                if set(roles) & ROLES_REQUIRING_OTP:
+                    code = otp.issue_setup_code(person)
+                    record_audit(request.user, "issue_otp_setup_code", person)  # never the code itself
+        except IntegrityError:  # the same user name, created a moment ago by someone else
+            form.add_error("username", _("There is already an account with this user name."))
+        else:
+            messages.success(request, _("Account %(name)s created.") % {"name": person})
+            if code is None:
+                return redirect("console:staff")
+            context = {"person": person, "code": code, "hours": settings.OTP_SETUP_CODE_HOURS}
+            response = render(request, "alerts/console/setup_code_issued.html", context)
+            response["Cache-Control"] = "no-store"
+            return response
+    response = render(request, "alerts/console/staff_create.html", {"form": form})
+    response["Cache-Control"] = "no-store"
+    return response
