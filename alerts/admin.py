@@ -6,10 +6,14 @@ services (which keep their rules and audit trail), so here they are read-only.
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
-from alerts.models import Alert, AlertTemplate, Area, CheckIn, Delivery, InboundMessage, LevelChange
+from alerts.models import Alert, AlertTemplate, Area, ChannelPause, CheckIn, Delivery, InboundMessage, LevelChange
 from alerts.models.recipients import StaffTestRecipient
 
 
@@ -74,3 +78,50 @@ class CheckInAdmin(ReadOnlyAdmin):
 class InboundMessageAdmin(ReadOnlyAdmin):
     list_display = ("kind", "citizen", "received_at", "handled_at")
     list_filter = ("kind",)
+
+
+@admin.register(ChannelPause)
+class ChannelPauseAdmin(ReadOnlyAdmin):
+    """Paused channels (runbook 4.1, 4.2), and trying their provider again by hand once
+    the cause is fixed (``alerts.services.pauses.try_channel_again``)."""
+
+    list_display = ("channel", "kind", "code", "reason", "since", "refused_at", "until", "refusals")
+    readonly_fields = list_display
+    actions = ("try_again_now",)
+
+    def has_resume_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("alerts.change_channelpause")
+
+    @admin.action(
+        permissions=["resume"],
+        description=_(
+            "Resume now (try the provider again): the waiting messages are sent at the next sweep, "
+            "within a minute; the first the provider accepts ends the pause, a refusal pauses it again"
+        ),
+    )
+    def try_again_now(self, request: HttpRequest, queryset: QuerySet[ChannelPause]) -> None:
+        from django.db import transaction
+
+        from alerts.console.audit import record_audit, snapshot
+        from alerts.services import pauses
+
+        tried = 0
+        for pause in queryset:
+            now = timezone.now()
+            with transaction.atomic():
+                before = snapshot(pause, ["kind", "code", "until", "refusals"])
+                moved = pauses.try_channel_again(pause.channel, now)
+                if moved < 0:  # ended meanwhile: the provider accepted a message
+                    continue
+                record_audit(request.user, "resume_channel_now", pause, before, {"until": now, "deliveries_due": moved})
+            tried += 1
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d channel is tried again now; the pause ends once the provider accepts a message.",
+                "%(count)d channels are tried again now; each pause ends once the provider accepts a message.",
+                tried,
+            )
+            % {"count": tried},
+            messages.SUCCESS,
+        )

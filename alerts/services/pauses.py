@@ -188,3 +188,36 @@ def resume_channel(channel: str, *, sent_since: datetime.datetime | None = None)
     if ended:
         logger.warning("%s sending resumed: the provider accepts our account again", channel)
     return bool(ended)
+
+
+def try_channel_again(channel: str, now: datetime.datetime | None = None) -> int:
+    """Bring ``channel``'s pause to its end now, as if its time had come: returns how many
+    waiting deliveries were moved forward with it (-1 when the channel is not paused).
+
+    The pause is not deleted: its ``until`` becomes ``now``, and the deliveries it held
+    (RETRY on that channel, due at or before the old end, with the pause's error code)
+    are due now, so the next sweep queues them. The first request the provider accepts
+    ends the pause; a refusal renews it, as at any pause's end. Deleting the pause
+    instead would let every send task go at a provider that may still refuse, and the
+    held deliveries would still wait for the old end. Single messages (codes, links)
+    keep their own queued time; one accepted alert message ends the pause for them too.
+    """
+    from alerts.models import Delivery
+
+    now = now or timezone.now()
+    with transaction.atomic():
+        pause = ChannelPause.objects.select_for_update().filter(channel=channel).first()
+        if pause is None:
+            return -1
+        moved = Delivery.objects.filter(
+            channel=channel,
+            state=Delivery.State.RETRY,
+            error_code=pause.code,
+            next_attempt_at__gt=now,
+            next_attempt_at__lte=pause.until,
+        ).update(next_attempt_at=now)
+        if pause.until > now:
+            ChannelPause.objects.filter(pk=pause.pk).update(until=now)
+    forget()
+    logger.warning("%s sending tried again now by hand: %d waiting deliveries due", channel, moved)
+    return moved
