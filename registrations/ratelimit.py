@@ -4,16 +4,21 @@ Built on django-ratelimit's counters in the cache (Redis in production). A view 
 over a limit answers 429 with a page that says when to try again.
 
 The limits are there against abuse; they must never keep a citizen from registering in
-a crisis. When the cache cannot be reached they fail open: nothing is counted, nobody is
-refused, and the cache is not asked again for ``CACHE_RETRY_SECONDS`` (a citizen does
-not wait for an unreachable Redis at every limit). Each process writes one warning a
+a crisis. When the cache cannot be reached nobody is kept waiting for it: the cache is
+not asked again for ``CACHE_RETRY_SECONDS``, and each process counts the same limits in
+its own memory meanwhile (``LocalLimits``). With several web processes a client gets
+the limit once per process, not once: loose, but not open, so an outage of Redis is no
+chance to make the embassy text a thousand numbers. Each process writes one warning a
 minute meanwhile (``embassy.breaker``), naming no client and no contact.
 """
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import logging
+import threading
+import time
 
 import redis
 from django.conf import settings
@@ -35,9 +40,43 @@ CACHE_ERRORS = (redis.RedisError, OSError)
 cache_outage = OutageBreaker(
     logger,
     "rate-limit cache",
-    "registration rate limits are off (failing open) until it answers",
+    "registration rate limits are counted in each process's memory until it answers",
     retry_after=CACHE_RETRY_SECONDS,
 )
+
+
+class LocalLimits:
+    """The rate limits counted in this process's memory, while the cache is down: per
+    (group, key), the times of the hits within the limit's period. At most ``max_keys``
+    keys are kept (the oldest go first), so a flood of made-up keys cannot fill memory."""
+
+    def __init__(self, max_keys: int = 50_000) -> None:
+        self.max_keys = max_keys
+        self._hits: collections.OrderedDict[tuple[str, str], collections.deque[float]] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def hit(self, group: str, key: str, setting: tuple[int, int]) -> bool:
+        """Count one hit; True when it is over the limit (the hit is then not counted)."""
+        count, seconds = setting
+        now = time.monotonic()
+        with self._lock:
+            hits = self._hits.pop((group, key), None) or collections.deque()
+            while hits and now - hits[0] >= seconds:
+                hits.popleft()
+            over = len(hits) >= count
+            if not over:
+                hits.append(now)
+            self._hits[(group, key)] = hits  # the most recent last
+            while len(self._hits) > self.max_keys:
+                self._hits.popitem(last=False)
+            return over
+
+    def clear(self) -> None:
+        with self._lock:
+            self._hits.clear()
+
+
+local_limits = LocalLimits()
 
 
 def _rate(setting: tuple[int, int]) -> str:
@@ -56,19 +95,20 @@ def client_key(request: HttpRequest) -> str:
 def over_limit(request: HttpRequest, group: str, setting: tuple[int, int], key: str | None = None) -> bool:
     """Count one hit for ``group`` (per client, or per ``key``) and say if it is over.
 
-    False, without counting, when the cache cannot be reached (see the module's
-    docstring): an outage of Redis lets everyone through rather than nobody.
+    Counted in this process's memory when the cache cannot be reached (see the module's
+    docstring): an outage of Redis neither refuses everyone nor lets anyone through
+    without limit.
     """
     if not settings.RATE_LIMITS_ENABLED:
-        return False
-    if not cache_outage.available():
-        cache_outage.skipped()
         return False
     if key is None:
         key_value = client_key(request)
     else:
         # Contact addresses are hashed: cache keys end up in monitoring tools.
         key_value = hashlib.sha256(key.encode()).hexdigest()
+    if not cache_outage.available():
+        cache_outage.skipped()
+        return local_limits.hit(group, key_value, setting)
     try:
         limited = is_ratelimited(
             request,
@@ -79,7 +119,7 @@ def over_limit(request: HttpRequest, group: str, setting: tuple[int, int], key: 
         )
     except CACHE_ERRORS as exc:
         cache_outage.failed(exc)
-        return False
+        return local_limits.hit(group, key_value, setting)
     cache_outage.answered()
     return limited
 
