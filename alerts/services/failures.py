@@ -27,7 +27,7 @@ def _labels() -> dict[str, str]:
         # Twilio, reported undelivered by the carrier: the words stored with the delivery
         **{code: _(words) for code, words in TWILIO_ERROR_REASONS.items()},
         # ours
-        "unknown": _("Outcome unknown: may have been sent, not sent again"),
+        "unknown": _("Outcome unknown: may have been sent; not sent again unless an approver chooses to"),
         "no-text": _("No text in their language"),
         "no-address": _("No address"),
         "attempts": _("Gave up after every attempt"),

@@ -409,7 +409,7 @@ def test_the_progress_page_says_why_messages_were_not_sent_in_the_staff_s_langua
     assert ("email", "Bounced by the mail server (5.1.1)", 2) in rows
     assert ("sms", "Unknown number, or no longer in service", 1) in rows  # as stored for the logs
     assert ("sms", "Gave up after every attempt", 1) in rows
-    assert ("email", "Outcome unknown: may have been sent, not sent again", 1) in rows
+    assert ("email", "Outcome unknown: may have been sent; not sent again unless an approver chooses to", 1) in rows
     assert ("email", "Opted out", 1) in rows
     assert len(rows) == 6  # the delivered one is not a reason
     page = author_client.get(url).content.decode()
