@@ -434,14 +434,26 @@ def _mark_enqueued(alert_id: int, channel: str, addresses: list[str], now: datet
 
 
 def finish_alert_if_done(alert_id: int) -> bool:
-    """SENDING -> SENT once every delivery was created and is final. Returns True if it moved."""
-    open_rows = Delivery.objects.filter(alert_id=OuterRef("pk"), state__in=Delivery.OPEN_STATES)
-    now = timezone.now()
-    return bool(
-        Alert.objects.filter(pk=alert_id, state=A.SENDING, fanout_done_at__isnull=False)
-        .exclude(Exists(open_rows))
-        .update(state=A.SENT, finished_at=now, updated_at=now)
-    )
+    """SENDING -> SENT once every delivery was created and is final. Returns True if it moved.
+
+    The alert's row is locked first and the deliveries asked about after, in a statement
+    of their own: something that makes final rows open again (``resend_outcome_unknown``)
+    locks the alert first too, and a check that waited for it must see what it did. In
+    one UPDATE ... WHERE NOT EXISTS, PostgreSQL re-checks a row it waited for against the
+    statement's old snapshot of the deliveries, and marked the alert SENT over rows just
+    queued again: no send task claims for a SENT alert, so they were never sent.
+    """
+    with transaction.atomic():
+        alert = (
+            Alert.objects.select_for_update()
+            .filter(pk=alert_id, state=A.SENDING, fanout_done_at__isnull=False)
+            .only("pk")
+            .first()
+        )
+        if alert is None or Delivery.objects.filter(alert_id=alert_id, state__in=Delivery.OPEN_STATES).exists():
+            return False
+        now = timezone.now()
+        return bool(Alert.objects.filter(pk=alert_id).update(state=A.SENT, finished_at=now, updated_at=now))
 
 
 # --- sending ---------------------------------------------------------------------------

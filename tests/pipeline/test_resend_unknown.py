@@ -92,3 +92,55 @@ def test_not_for_an_aborted_or_expired_alert(
         resend_outcome_unknown(alert, by=approver)
     assert set(Delivery.objects.filter(alert=alert).values_list("state", flat=True)) == {D.FAILED}
     assert sending.received() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_alert_finishing_while_a_resend_commits_is_not_marked_sent_over_it(
+    sending, afghanistan, author, approver, django_capture_on_commit_callbacks
+) -> None:
+    # The last send task's finish check waits for the alert's row, which a resend holds
+    # while it makes final rows open again. Once the resend commits, the check must see
+    # the rows it queued: an alert marked SENT over them leaves them unsent for ever.
+    import threading
+
+    import psycopg
+    from django.db import connection
+
+    from alerts.services.fanout import finish_alert_if_done
+
+    present(email_only=True)
+    alert = approved(author, approver, [afghanistan], django_capture_on_commit_callbacks)
+    delivery = Delivery.objects.get(alert=alert)
+    _ended_unknown(delivery)
+    Alert.objects.filter(pk=alert.pk).update(state=Alert.State.SENDING, finished_at=None)
+
+    params = connection.get_connection_params()
+    resend = psycopg.connect(
+        host=params.get("host"),
+        port=params.get("port"),
+        user=params.get("user"),
+        dbname=connection.settings_dict["NAME"],
+    )
+    finished: list[bool] = []
+    try:
+        # As resend_outcome_unknown does: lock the alert, queue the row again; not committed yet.
+        resend.execute("SELECT id FROM alerts_alert WHERE id = %s FOR UPDATE", [alert.pk])
+        resend.execute("UPDATE alerts_delivery SET state = 'queued', error_code = '' WHERE id = %s", [delivery.pk])
+
+        def finish() -> None:
+            try:
+                finished.append(finish_alert_if_done(alert.pk))
+            finally:
+                connection.close()
+
+        worker = threading.Thread(target=finish)
+        worker.start()
+        worker.join(0.5)
+        assert worker.is_alive()  # waiting for the resend's lock
+        resend.commit()
+        worker.join(10)
+    finally:
+        resend.close()
+    assert finished == [False]
+    alert.refresh_from_db()
+    assert alert.state == Alert.State.SENDING
