@@ -336,12 +336,12 @@ def resend_outcome_unknown(alert: Alert | int, *, by: AbstractBaseUser) -> dict[
         ids: dict[str, list[int]] = {}
         for pk, channel in unknown.order_by("pk").values_list("pk", "channel"):
             ids.setdefault(channel, []).append(pk)
-        reason = gettext("sent again by staff after an unknown outcome")
+        reason = "sent again by staff after an unknown outcome"  # stored in English, as every reason
         again = {"state": D.QUEUED, "attempts": 0, "error_code": "", "next_attempt_at": None}
         look_up_first = {"state": D.RETRY, "attempts": 1, "error_code": "answer", "next_attempt_at": now}
         for channel, chosen in ids.items():
             changes = look_up_first if channel == Delivery.Channel.SMS else again
-            Delivery.objects.filter(pk__in=chosen).update(
+            unknown.filter(pk__in=chosen).update(  # only rows still "outcome unknown"
                 error_reason=reason, claimed_at=None, enqueued_at=now, updated_at=now, **changes
             )
             queue_send_tasks(locked.pk, channel, chosen)

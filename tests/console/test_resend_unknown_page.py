@@ -67,3 +67,12 @@ def test_an_aborted_alert_is_refused_with_a_message(kabul, author, approver_clie
     response = approver_client.post(reverse("console:alert-resend-unknown", args=[alert.pk]), follow=True)
     assert "Cannot send again an alert that is aborted" in response.content.decode()
     assert not AuditEntry.objects.filter(action="resend_outcome_unknown").exists()
+
+
+def test_an_approver_who_wrote_the_live_alert_may_not_send_it_again(kabul, approver, approver_client):  # noqa: F811
+    # Two people for a live alert: sending its messages again is no exception.
+    alert = _sent_with_unknown(approver, kabul["region"])
+    page = approver_client.get(reverse("console:alert-progress", args=[alert.pk])).content.decode()
+    assert "resend-unknown-form" not in page
+    assert approver_client.post(reverse("console:alert-resend-unknown", args=[alert.pk])).status_code == 403
+    assert Delivery.objects.filter(alert=alert, error_code="unknown").count() == 2

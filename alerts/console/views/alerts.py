@@ -466,7 +466,7 @@ def alert_progress_page(request: HttpRequest, alert_id: int) -> HttpResponse:
             "can_resend_unknown": bool(unknown)
             and alert.state in (S.SENDING, S.SENT)
             and not (alert.expires_at and alert.expires_at <= timezone.now())
-            and can(request.user, Capability.APPROVE),
+            and can_approve(request.user, alert),
             "area_names": compose.describe_areas(alert),
             "not_sent": not_sent_reasons(alert),
             "expiry_outcome": compose.expiry_outcome(alert),
@@ -490,10 +490,13 @@ def _outcome_unknown(alert: Alert) -> int:
 @console_view(Capability.APPROVE)
 def alert_resend_unknown(request: HttpRequest, alert_id: int) -> HttpResponse:
     """Send again what ended "outcome unknown" (``resend_outcome_unknown``): an approver's
-    decision, as it sends messages; recorded in the audit trail."""
+    decision, as it sends messages, and never the author's own live alert (two people, as
+    for its approval); recorded in the audit trail."""
     from alerts.services.alerts import resend_outcome_unknown
 
     alert = get_object_or_404(Alert, pk=alert_id)
+    if not can_approve(request.user, alert):
+        raise PermissionDenied
     before = {"state": alert.state, "outcome_unknown": _outcome_unknown(alert)}
     try:
         with transaction.atomic():
