@@ -471,13 +471,26 @@ def send_manage_link(contact: str) -> None:
                 "Hello %(name)s,\n\nOpen this link to see, change or delete what the embassy holds about you:\n\n"
                 "%(link)s\n\nIt works for %(hours)s hours. If you did not ask for it, ignore this email."
             ) % {"name": citizen.full_name, "link": link, "hours": hours}
-            queue_message("email", citizen.email, body, subject=subject, reference=f"manage:{citizen.pk}")
+            queue_message(
+                "email",
+                citizen.email,
+                body,
+                subject=subject,
+                reference=f"manage:{citizen.pk}",
+                valid_for=settings.SELF_SERVICE_LINK_TTL_SECONDS,
+            )
         else:
             body = _("Your embassy registration: see, change or delete it here (%(hours)sh): %(link)s") % {
                 "hours": hours,
                 "link": link,
             }
-            queue_message("sms", citizen.phone, body, reference=f"manage:{citizen.pk}")
+            queue_message(
+                "sms",
+                citizen.phone,
+                body,
+                reference=f"manage:{citizen.pk}",
+                valid_for=settings.SELF_SERVICE_LINK_TTL_SECONDS,
+            )
 
 
 def update_contact_details(citizen: Citizen, data: dict) -> str | None:

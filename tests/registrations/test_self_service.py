@@ -199,3 +199,17 @@ def test_the_emergency_contact_labels_end_in_one_colon(client, manage_link):
     html = client.get(manage_link).content.decode()
     assert ">Emergency contact name:</label>" in html and ">Emergency contact phone:</label>" in html
     assert "Emergency contact: " not in html
+
+
+def test_a_self_service_link_waits_as_long_as_it_works(monkeypatch, settings):
+    # Held back by a channel pause, a message is dropped once it would be useless: a
+    # self-service link works for hours, not for a verification code's 15 minutes.
+    from registrations import services
+    from tests.factories import CitizenFactory
+
+    queued: list[dict] = []
+    monkeypatch.setattr(services, "queue_message", lambda *args, **kwargs: queued.append(kwargs))
+    citizen = CitizenFactory()
+    services.send_manage_link(citizen.email)
+    services.send_manage_link(citizen.phone)
+    assert [q["valid_for"] for q in queued] == [settings.SELF_SERVICE_LINK_TTL_SECONDS] * 2
