@@ -209,7 +209,7 @@ def test_a_self_service_link_waits_as_long_as_it_works(monkeypatch, settings):
 
     queued: list[dict] = []
     monkeypatch.setattr(services, "queue_message", lambda *args, **kwargs: queued.append(kwargs))
-    citizen = CitizenFactory()
+    citizen = CitizenFactory(phone="+93701234567")
     services.send_manage_link(citizen.email)
     services.send_manage_link(citizen.phone)
     assert [q["valid_for"] for q in queued] == [settings.SELF_SERVICE_LINK_TTL_SECONDS] * 2
