@@ -273,16 +273,26 @@ def verify_code(verification_id: int, code: str) -> Citizen:
     return _confirm(verification.pk)
 
 
+def email_link_verification_id(token: str, *, max_age: int | None = None) -> int:
+    """The id of the verification an email link (``/verify-email/<token>/``) names, if we
+    signed it (and, with ``max_age``, within that many seconds). Raises
+    ``signing.SignatureExpired`` or ``signing.BadSignature``. It confirms nothing."""
+    data = signing.loads(token, salt=_EMAIL_SALT, max_age=max_age)
+    if not isinstance(data, dict) or not isinstance(data.get("v"), int):
+        raise signing.BadSignature("no verification in the link")
+    return data["v"]
+
+
 def verify_email_token(token: str) -> Citizen:
     """Check an email link. Returns the verified citizen. Raises VerificationError."""
     try:
-        data = signing.loads(token, salt=_EMAIL_SALT, max_age=settings.VERIFICATION_CODE_TTL_SECONDS)
+        verification_id = email_link_verification_id(token, max_age=settings.VERIFICATION_CODE_TTL_SECONDS)
     except signing.SignatureExpired:
         raise VerificationError("expired", _("This link has expired. Ask for a new one.")) from None
     except signing.BadSignature:
         raise VerificationError("invalid", _("This link is not valid.")) from None
     try:
-        return _confirm(int(data["v"]))
+        return _confirm(verification_id)
     except Verification.DoesNotExist:
         raise VerificationError("invalid", _("This link is not valid.")) from None
 
