@@ -69,3 +69,21 @@ def register(client, django_capture_on_commit_callbacks):
             return client.post("/", data)
 
     return post
+
+
+@pytest.fixture
+def held():
+    """Message tasks published but not run (what a worker would get later): the mock of
+    ``send_single_message.apply_async``. Tasks applied directly still run in-process."""
+    from unittest import mock
+
+    from alerts.tasks import send_single_message
+
+    app = send_single_message.app
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = False
+    try:
+        with mock.patch.object(send_single_message, "apply_async") as publish:
+            yield publish
+    finally:
+        app.conf.task_always_eager = eager

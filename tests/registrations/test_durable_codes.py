@@ -53,19 +53,6 @@ def publishes():
         yield spy
 
 
-@pytest.fixture
-def held():
-    """Message tasks published but not run: what a worker would get later."""
-    app = send_single_message.app
-    eager = app.conf.task_always_eager
-    app.conf.task_always_eager = False
-    try:
-        with mock.patch.object(send_single_message, "apply_async") as publish:
-            yield publish
-    finally:
-        app.conf.task_always_eager = eager
-
-
 def register(client: Client, django_capture_on_commit_callbacks, **overrides: str):
     with django_capture_on_commit_callbacks(execute=True):
         return client.post("/", valid_form(**overrides))

@@ -32,20 +32,6 @@ EMAIL = "sara@example.org"
 REFUSED = ChannelError("twilio 20003: credentials refused", permanent=False, code="20003", account=True)
 
 
-@pytest.fixture
-def queued():
-    """Tasks published again (not run): what a worker would get later. Tasks still run
-    in-process when applied, but are published as with a broker."""
-    app = send_single_message.app
-    eager = app.conf.task_always_eager
-    app.conf.task_always_eager = False
-    try:
-        with mock.patch.object(send_single_message, "apply_async") as publish:
-            yield publish
-    finally:
-        app.conf.task_always_eager = eager
-
-
 def _code(**kwargs) -> dict:
     return message_payload("sms", PHONE, "Your code is 123456.", reference="verification:7", **kwargs)
 
@@ -63,7 +49,7 @@ def _countdown_to(pause: ChannelPause, call) -> float:
 
 
 def test_a_code_is_not_sent_while_sms_is_paused_and_waits_for_the_pause_without_spending_a_retry(
-    stub_providers, queued
+    stub_providers, held
 ) -> None:
     pause = _pause_sms()
     code = _code()
@@ -71,7 +57,7 @@ def test_a_code_is_not_sent_while_sms_is_paused_and_waits_for_the_pause_without_
 
     assert result.successful() and result.get() is None
     assert stub_providers.received("sms") == []
-    (call,) = queued.call_args_list
+    (call,) = held.call_args_list
     assert call.args == ((code,),)
     assert call.kwargs["retries"] == 2  # the same two: waiting spends none
     low, high = notify.PAUSE_JITTER_SECONDS
@@ -79,17 +65,17 @@ def test_a_code_is_not_sent_while_sms_is_paused_and_waits_for_the_pause_without_
     assert PHONE not in call.kwargs["argsrepr"] and "verification:7" in call.kwargs["argsrepr"]
 
 
-def test_only_the_paused_channels_message_of_a_registration_waits(stub_providers, queued) -> None:
+def test_only_the_paused_channels_message_of_a_registration_waits(stub_providers, held) -> None:
     _pause_sms()
     code, link = _code(), message_payload("email", EMAIL, "Open the link.", subject="Confirm", reference="v:8")
     send_single_message.apply(args=([code, link],), retries=1)
 
     assert stub_providers.received("sms") == [] and len(stub_providers.received("email")) == 1
-    (call,) = queued.call_args_list
+    (call,) = held.call_args_list
     assert call.args == ((code,),) and call.kwargs["retries"] == 1
 
 
-def test_an_account_refusal_to_a_code_pauses_sms_and_the_code_waits_unspent(stub_providers, settings, queued) -> None:
+def test_an_account_refusal_to_a_code_pauses_sms_and_the_code_waits_unspent(stub_providers, settings, held) -> None:
     settings.TWILIO_AUTH_TOKEN = "0" * 32  # revoked
     send_single_message.apply(args=(_code(),))
 
@@ -97,13 +83,11 @@ def test_an_account_refusal_to_a_code_pauses_sms_and_the_code_waits_unspent(stub
     pause = ChannelPause.objects.get(channel="sms")
     assert pause.kind == ChannelPause.Kind.ACCOUNT and pause.code == "20003"
     assert (pause.until - pause.refused_at).total_seconds() == settings.CHANNEL_PAUSE_SECONDS
-    (call,) = queued.call_args_list
+    (call,) = held.call_args_list
     assert call.kwargs["retries"] == 0 and _countdown_to(pause, call) >= notify.PAUSE_JITTER_SECONDS[0] - 1
 
 
-def test_server_errors_to_codes_count_towards_an_outage_and_the_last_one_waits(
-    stub_providers, settings, queued
-) -> None:
+def test_server_errors_to_codes_count_towards_an_outage_and_the_last_one_waits(stub_providers, settings, held) -> None:
     settings.CHANNEL_OUTAGE_AFTER = 2
     stub_providers.fail_next(None, api="sms", http_status=503)
     send_single_message.apply(args=(_code(),), throw=False)  # 503, retried (in-process at once), 503
@@ -111,7 +95,7 @@ def test_server_errors_to_codes_count_towards_an_outage_and_the_last_one_waits(
     assert [r["status"] for r in stub_providers.received("sms")] == [503, 503]
     pause = ChannelPause.objects.get(channel="sms")
     assert pause.kind == ChannelPause.Kind.OUTAGE and pause.code == "20503"
-    (call,) = queued.call_args_list
+    (call,) = held.call_args_list
     assert call.kwargs["retries"] == 1  # the retry of the first 503, and no more
 
 
@@ -131,22 +115,22 @@ def test_a_pause_renewed_after_the_accepted_message_was_sent_stays() -> None:
 
 
 def test_a_code_that_would_expire_before_the_pause_ends_is_dropped_and_logged_without_contacts(
-    stub_providers, queued, caplog
+    stub_providers, held, caplog
 ) -> None:
     _pause_sms(seconds=120)
     caplog.set_level(logging.INFO)
     send_single_message.apply(args=(_code(valid_for=60),))
 
-    assert queued.call_count == 0 and stub_providers.received("sms") == []
+    assert held.call_count == 0 and stub_providers.received("sms") == []
     assert "verification:7 dropped" in caplog.text and "expires" in caplog.text
     assert PHONE not in caplog.text and "123456" not in caplog.text
 
 
-def test_a_message_queued_before_messages_carried_their_expiry_still_waits(stub_providers, queued) -> None:
+def test_a_message_queued_before_messages_carried_their_expiry_still_waits(stub_providers, held) -> None:
     _pause_sms()
     old = {k: v for k, v in _code().items() if k != "expires_at"}
     send_single_message.apply(args=(old,))
-    (call,) = queued.call_args_list
+    (call,) = held.call_args_list
     (waiting,) = call.args[0]
     assert waiting["expires_at"] > time.time() + 60  # from now: it waits, and not forever
 
