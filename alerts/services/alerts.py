@@ -310,6 +310,20 @@ def abort_alert(alert: Alert | int, *, by: AbstractBaseUser) -> int:
     return skipped
 
 
+#: An alert whose "outcome unknown" messages may be sent again (``resend_outcome_unknown``).
+RESENDABLE_STATES = (S.SENDING, S.SENT)
+
+
+def _expired(alert: Alert, now: datetime.datetime) -> bool:
+    return alert.expires_at is not None and alert.expires_at <= now
+
+
+def can_resend_outcome_unknown(alert: Alert) -> bool:
+    """Whether ``resend_outcome_unknown`` would take ``alert`` now (its state and expiry;
+    who may ask is the console's question): for the page that offers it."""
+    return alert.state in RESENDABLE_STATES and not _expired(alert, timezone.now())
+
+
 def resend_outcome_unknown(alert: Alert | int, *, by: AbstractBaseUser) -> dict[str, int]:
     """Send again the messages of ``alert`` that ended "outcome unknown": a staff decision,
     since the provider may have taken them (a second copy) or not (a person never warned).
@@ -327,9 +341,9 @@ def resend_outcome_unknown(alert: Alert | int, *, by: AbstractBaseUser) -> dict[
 
     with transaction.atomic():
         locked = _lock(alert)
-        _require(locked, (S.SENDING, S.SENT), pgettext("alert action", "send again"))
+        _require(locked, RESENDABLE_STATES, pgettext("alert action", "send again"))
         now = timezone.now()
-        if locked.expires_at is not None and locked.expires_at <= now:
+        if _expired(locked, now):
             raise AlertStateError(gettext("This alert has expired: nothing more is sent for it."))
         D = Delivery.State  # noqa: N806
         unknown = Delivery.objects.filter(alert=locked, state=D.FAILED, error_code="unknown")
@@ -472,6 +486,7 @@ __all__ = [
     "content_problems",
     "draft_update",
     "is_urgent",
+    "can_resend_outcome_unknown",
     "prepare_cancellation",
     "resend_outcome_unknown",
     "return_to_draft",

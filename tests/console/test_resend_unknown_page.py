@@ -76,3 +76,14 @@ def test_an_approver_who_wrote_the_live_alert_may_not_send_it_again(kabul, appro
     assert "resend-unknown-form" not in page
     assert approver_client.post(reverse("console:alert-resend-unknown", args=[alert.pk])).status_code == 403
     assert Delivery.objects.filter(alert=alert, error_code="unknown").count() == 2
+
+
+def test_an_expired_or_aborted_alert_is_not_offered_it(kabul, author, approver_client):  # noqa: F811
+    from django.utils import timezone
+
+    alert = _sent_with_unknown(author, kabul["region"])
+    progress = reverse("console:alert-progress", args=[alert.pk])
+    Alert.objects.filter(pk=alert.pk).update(expires_at=timezone.now())
+    assert "resend-unknown-form" not in approver_client.get(progress).content.decode()
+    Alert.objects.filter(pk=alert.pk).update(expires_at=None, state=Alert.State.ABORTED)
+    assert "resend-unknown-form" not in approver_client.get(progress).content.decode()

@@ -27,7 +27,7 @@ from alerts.console.queries import areas_with_levels
 from alerts.errors import AlertError, AlertStateError
 from alerts.levels import level_name
 from alerts.models import Alert, AlertTemplate, AlertText, Area, Delivery
-from alerts.services.failures import not_sent_reasons
+from alerts.services.failures import Reason, not_sent_reasons
 
 S = Alert.State
 EDITABLE = (S.DRAFT, S.AWAITING_APPROVAL)
@@ -451,8 +451,11 @@ def _progress_data(alert: Alert) -> dict[str, Any]:
 @console_view()
 def alert_progress_page(request: HttpRequest, alert_id: int) -> HttpResponse:
     alert = get_object_or_404(Alert.objects.select_related("created_by", "approved_by"), pk=alert_id)
+    from alerts.services.alerts import can_resend_outcome_unknown
+
     data = _progress_data(alert)
-    unknown = _outcome_unknown(alert)
+    not_sent = not_sent_reasons(alert)
+    unknown = _outcome_unknown(not_sent)
     return render(
         request,
         "alerts/console/progress.html",
@@ -464,11 +467,10 @@ def alert_progress_page(request: HttpRequest, alert_id: int) -> HttpResponse:
             "running": alert.state in (S.SCHEDULED, S.SENDING),
             "outcome_unknown": unknown,
             "can_resend_unknown": bool(unknown)
-            and alert.state in (S.SENDING, S.SENT)
-            and not (alert.expires_at and alert.expires_at <= timezone.now())
+            and can_resend_outcome_unknown(alert)
             and can_approve(request.user, alert),
             "area_names": compose.describe_areas(alert),
-            "not_sent": not_sent_reasons(alert),
+            "not_sent": not_sent,
             "expiry_outcome": compose.expiry_outcome(alert),
         },
     )
@@ -482,8 +484,9 @@ def alert_progress_json(request: HttpRequest, alert_id: int) -> JsonResponse:
     return response
 
 
-def _outcome_unknown(alert: Alert) -> int:
-    return Delivery.objects.filter(alert=alert, state=Delivery.State.FAILED, error_code="unknown").count()
+def _outcome_unknown(not_sent: list[Reason]) -> int:
+    """How many deliveries ended "outcome unknown", from the page's not-sent counts."""
+    return sum(r.count for r in not_sent if r.state == Delivery.State.FAILED and r.code == "unknown")
 
 
 @require_POST
@@ -497,7 +500,7 @@ def alert_resend_unknown(request: HttpRequest, alert_id: int) -> HttpResponse:
     alert = get_object_or_404(Alert, pk=alert_id)
     if not can_approve(request.user, alert):
         raise PermissionDenied
-    before = {"state": alert.state, "outcome_unknown": _outcome_unknown(alert)}
+    before = {"state": alert.state, "outcome_unknown": _outcome_unknown(not_sent_reasons(alert))}
     try:
         with transaction.atomic():
             again = resend_outcome_unknown(alert, by=request.user)
