@@ -144,3 +144,20 @@ def test_an_alert_finishing_while_a_resend_commits_is_not_marked_sent_over_it(
     assert finished == [False]
     alert.refresh_from_db()
     assert alert.state == Alert.State.SENDING
+
+
+def test_opt_out_wins_over_sending_again(sending, afghanistan, author, approver, django_capture_on_commit_callbacks):
+    # Someone who opted out since the alert went out gets nothing more, resent or not.
+    from registrations.models import Citizen
+
+    person = present(email_only=True)
+    alert = approved(author, approver, [afghanistan], django_capture_on_commit_callbacks)
+    delivery = Delivery.objects.get(alert=alert)
+    _ended_unknown(delivery)
+    Citizen.objects.filter(pk=person.pk).update(email_opted_out_at=timezone.now())
+    received_before = len(sending.received("email"))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert resend_outcome_unknown(alert, by=approver) == {"email": 1}
+    assert len(sending.received("email")) == received_before
+    delivery.refresh_from_db()
+    assert delivery.state == D.SKIPPED
