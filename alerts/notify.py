@@ -22,15 +22,16 @@ past its ``expires_at`` is dropped (logged by its reference, never its address o
 rather than sent void. A self-service link lives longer (``SELF_SERVICE_LINK_TTL_SECONDS``);
 its sender may pass ``valid_for`` to let it wait longer.
 
-A verification's code or link (a payload naming its ``verification``) is sent once and
-is never lost to Redis: its row records it (``registrations.verification_messages``).
-``send_message`` claims it in the database before the provider is asked and sends
-nothing when another task did, or it was used or expired; a publish that fails (Redis
-down) marks it for the beat, which queues it again, as it does a task Redis lost. Other
-single messages (self-service links, replies) are lost when their publish fails, as
-before. After a failed publish this process does not try the broker again for
-``BROKER_RETRY_SECONDS``: a citizen's request does not wait for it, and one warning a
-minute says so (``embassy.breaker``).
+A verification's code or link (a payload naming its ``verification``) and a
+self-service link (naming its ``manage_link`` request) are sent once and never lost to
+Redis: a row in PostgreSQL records each (``registrations.verification_messages``,
+``registrations.manage_links``: ``RECORDS``). ``send_message`` claims it in the database
+before the provider is asked and sends nothing when another task did, or it is no longer
+wanted (used, expired); it records the provider's answer after; a publish that fails
+(Redis down) marks it for the beat, which queues it again, as it does a task Redis lost.
+Other single messages are lost when their publish fails. After a failed publish this
+process does not try the broker again for ``BROKER_RETRY_SECONDS``: a citizen's request
+does not wait for it, and one warning a minute says so (``embassy.breaker``).
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ import datetime
 import logging
 import random
 import time
+from importlib import import_module
+from types import ModuleType
 
 import redis
 from django.conf import settings
@@ -66,7 +69,8 @@ PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 
 broker_outage = OutageBreaker(
     logger,
     "Celery broker",
-    "verification codes and links wait in the database for the beat (other single messages are lost)",
+    "verification codes and links and self-service links wait in the database for the beat "
+    "(other single messages are lost)",
     retry_after=BROKER_RETRY_SECONDS,
 )
 
@@ -76,6 +80,34 @@ broker_outage = OutageBreaker(
 PAUSE_JITTER_SECONDS = (1.0, 6.0)
 #: Channels that pause (``ChannelPause.channel``).
 _PAUSABLE = frozenset({"sms", "email"})
+#: A payload naming one of these keys is recorded on a row in PostgreSQL (its value is
+#: the row's id), kept by this module: ``claim(id)`` (the claim's time, or None: not to
+#: be sent), ``answered(id, claimed_at)`` (the provider took it or refused it for good),
+#: ``release(id, claimed_at, retry_at=...)`` (not taken, tried again), ``postpone(ids,
+#: until)`` and ``not_queued(ids)`` (for the beat).
+RECORDS = {
+    "verification": "registrations.verification_messages",
+    "manage_link": "registrations.manage_links",
+}
+
+
+def _record(payload: dict) -> tuple[ModuleType, int] | None:
+    """The module keeping ``payload``'s row and the row's id, or None (not recorded)."""
+    for key, module in RECORDS.items():
+        if payload.get(key) is not None:
+            return import_module(module), payload[key]
+    return None
+
+
+def _recorded(payloads: list[dict]) -> dict[str, list[int]]:
+    """The recorded ids among ``payloads``, by the module keeping them."""
+    by_module: dict[str, list[int]] = {}
+    for payload in payloads:
+        for key, module in RECORDS.items():
+            if payload.get(key) is not None:
+                by_module.setdefault(module, []).append(payload[key])
+                break
+    return by_module
 
 
 class NotWanted(Exception):
@@ -127,13 +159,15 @@ def message_payload(
     reference: str = "",
     valid_for: float | None = None,
     verification: int | None = None,
+    manage_link: int | None = None,
 ) -> dict:
     """The task payload of one message (what ``send_message`` takes).
 
     ``valid_for``: seconds from now after which the message is not worth sending
     (``expires_at``, a Unix time); ``VERIFICATION_CODE_TTL_SECONDS`` unless given.
     ``verification``: the id of the Verification whose code or link this is: sent once,
-    claimed on that row (``registrations.verification_messages``).
+    claimed on that row (``registrations.verification_messages``). ``manage_link``: the
+    id of the ManageLinkRequest whose self-service link this is (``registrations.manage_links``).
     """
     seconds = settings.VERIFICATION_CODE_TTL_SECONDS if valid_for is None else valid_for
     payload = {
@@ -147,6 +181,8 @@ def message_payload(
     }
     if verification is not None:
         payload["verification"] = verification
+    if manage_link is not None:
+        payload["manage_link"] = manage_link
     return payload
 
 
@@ -170,8 +206,8 @@ def publish_messages(payloads: list[dict]) -> bool:
     Never raises: the rows these messages are about are committed, and a broker outage
     (or, with tasks run in-process, a provider failure still being retried) must not turn
     the person's finished request into an error page. When the broker cannot be reached,
-    or failed within ``BROKER_RETRY_SECONDS`` in this process, verifications' messages
-    are marked for the beat (``registrations.verification_messages.not_queued``) and
+    or failed within ``BROKER_RETRY_SECONDS`` in this process, recorded messages
+    (``RECORDS``: codes, email links, self-service links) are marked for the beat and
     the others are lost, each logged by its reference.
     """
     from alerts.tasks import send_single_message
@@ -200,29 +236,23 @@ def publish_messages(payloads: list[dict]) -> bool:
 
 
 def _not_queued(payloads: list[dict], why: str, *, logged: bool = False) -> None:
-    """``payloads`` were not handed to the broker: verifications' messages wait for the
-    beat; the others are lost (logged by reference unless ``logged`` already)."""
-    durable = [m["verification"] for m in payloads if m.get("verification") is not None]
-    lost = [m for m in payloads if m.get("verification") is None]
-    if durable:
-        from registrations.verification_messages import not_queued
-
+    """``payloads`` were not handed to the broker: recorded messages wait for the beat;
+    the others are lost (logged by reference unless ``logged`` already)."""
+    lost = [m for m in payloads if _record(m) is None]
+    for module, ids in _recorded(payloads).items():
         try:
-            not_queued(durable)
+            import_module(module).not_queued(ids)
         except Exception:  # the database too: nothing more to do than say so
-            logger.exception("could not mark %d verification message(s) for the beat", len(durable))
+            logger.exception("could not mark %d recorded message(s) for the beat (%s)", len(ids), module)
     if lost and not logged:
         logger.error("could not queue the message(s) %s (%s): not sent", shown_arguments(lost), why)
 
 
 def postpone_messages(payloads: list[dict], until: datetime.datetime) -> None:
     """``payloads`` were queued again for ``until`` (a retry, a paused channel): the beat
-    leaves verifications' messages alone until then."""
-    durable = [m["verification"] for m in payloads if m.get("verification") is not None]
-    if durable:
-        from registrations.verification_messages import postpone
-
-        postpone(durable, until)
+    leaves recorded messages alone until then."""
+    for module, ids in _recorded(payloads).items():
+        import_module(module).postpone(ids, until)
 
 
 def shown_arguments(payload: dict | list[dict]) -> str:
@@ -252,12 +282,11 @@ def send_message(payload: dict) -> SendResult:
     pause = pauses.channel_pause(channel) if channel in _PAUSABLE else None
     if pause is not None and pauses.is_paused(pause):
         raise ChannelPaused(channel, pause.until)
-    verification = payload.get("verification")
+    record = _record(payload)
     claimed_at = None
-    if verification is not None:
-        from registrations import verification_messages
-
-        claimed_at = verification_messages.claim(verification)
+    if record is not None:
+        keeper, row_id = record
+        claimed_at = keeper.claim(row_id)
         if claimed_at is None:
             logger.info("single %s message %s not sent: already sent, used or expired", channel, message.reference)
             raise NotWanted(message.reference)
@@ -273,16 +302,19 @@ def send_message(payload: dict) -> SendResult:
             exc.code or "-",
         )
         held = _pause_for(channel, exc) if channel in _PAUSABLE else None
-        if claimed_at is not None and (held is not None or not exc.permanent):
-            # Not taken, and tried again (after the pause, or by the task's retry, which
-            # says when): free for that task, or for the beat if that task is lost.
-            verification_messages.release(
-                verification, claimed_at, retry_at=held.until if held is not None else timezone.now()
-            )
+        if record is not None and claimed_at is not None:
+            if held is not None or not exc.permanent:
+                # Not taken, and tried again (after the pause, or by the task's retry, which
+                # says when): free for that task, or for the beat if that task is lost.
+                keeper.release(row_id, claimed_at, retry_at=held.until if held is not None else timezone.now())
+            else:
+                _answered(keeper, row_id, claimed_at, message.reference)  # refused for good
         if held is not None:
             raise ChannelPaused(channel, held.until) from exc
         raise
     logger.info("single %s message %s handed over as %s", channel, message.reference, result.provider_message_id)
+    if record is not None and claimed_at is not None:
+        _answered(keeper, row_id, claimed_at, message.reference)
     if channel in _PAUSABLE:
         pauses.count_outage(channel, [result])  # accepted: an outage's count starts again
         if pause is not None:
@@ -290,6 +322,16 @@ def send_message(payload: dict) -> SendResult:
             # the pause is over (as an alert's first accepted round ends it).
             pauses.resume_channel(channel, sent_since=sent_at)
     return result
+
+
+def _answered(keeper: ModuleType, row_id: int, claimed_at: datetime.datetime, reference: str) -> None:
+    """Record that the provider answered the claim: the message is not to be sent again.
+    Never raises: the provider has answered, and a failure here must not retry it."""
+    try:
+        keeper.answered(row_id, claimed_at)
+    except Exception:
+        # Left claimed and unanswered: the beat may send it again once the claim is stale.
+        logger.exception("single message %s: could not record the provider's answer", reference)
 
 
 def _pause_for(channel: str, error: ChannelError) -> ChannelPause | None:

@@ -6,6 +6,7 @@ import datetime
 import logging
 
 from celery import shared_task
+from django.conf import settings
 from django.utils import timezone
 
 from alerts.channels import ChannelError
@@ -21,7 +22,10 @@ from alerts.notify import (
 logger = logging.getLogger(__name__)
 
 
-@shared_task(bind=True, max_retries=6, acks_late=True)
+# The hard time limit bounds how long a live task can hold a verification's claim: the
+# beat sends again a claim older than VERIFICATION_CLAIM_STALE_SECONDS (longer than this
+# plus the provider's timeout) whose answer never came.
+@shared_task(bind=True, max_retries=6, acks_late=True, time_limit=settings.SINGLE_MESSAGE_TIME_LIMIT_SECONDS)
 def send_single_message(self, payload: dict | list[dict]) -> str | None | list[str | None]:  # type: ignore[no-untyped-def]
     """Send a verification code, link or reply; retry transient failures with backoff.
 
@@ -129,6 +133,15 @@ def sweep_deliveries() -> int:
         # another holds the lock is not one: a sweep stuck holding it must show as stale.
         record_sweep()
     return report.requeued
+
+
+@shared_task
+def fetch_missed_inbound_sms() -> int:
+    """Beat: record inbound SMS Twilio received that the webhook missed (our web servers
+    or database were down); returns how many were recorded."""
+    from alerts.services.missed_inbound import fetch_missed_inbound_sms as run
+
+    return run().recorded
 
 
 @shared_task(acks_late=True)

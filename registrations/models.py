@@ -174,13 +174,15 @@ class Verification(models.Model):
     Its message (the code or the link) reaches the person once, through PostgreSQL even
     when Redis fails it (``registrations.verification_messages``)::
 
-        not queued --beat--> queued --a task claims it--> sent (never sent again)
-                               ^                            |
-                               +--provider did not take it, retried
+        not queued --beat--> queued --a task claims it--> claimed --the provider answers--> answered
+                               ^                            |                                (never sent again)
+                               +----------------------------+ the provider did not take it (retried), or no
+                                                              answer long after the claim (beat: its worker died)
 
     Not queued: its publish failed (Redis down). Beat also queues again a queued one whose
-    task is long overdue (Redis lost it). Only one task can claim a message, and none
-    once the verification was used or expired.
+    task is long overdue (Redis lost it), and one claimed ``VERIFICATION_CLAIM_STALE_SECONDS``
+    ago whose provider's answer never came (longer than a live task can take). Only one
+    task can claim a message, and none once the verification was used or expired.
     """
 
     class Channel(models.TextChoices):
@@ -200,6 +202,11 @@ class Verification(models.Model):
     # When a task claimed its message for the provider (set before the provider is asked,
     # cleared only when the provider did not take it): it is never sent twice.
     sent_at = models.DateTimeField(null=True, blank=True)
+    # When the provider answered that claim: took the message, or refused it for good.
+    # A claim without an answer long after it was made lost its worker (killed mid-send).
+    answered_at = models.DateTimeField(null=True, blank=True)
+    # How many times the beat took back a claim whose answer never came, and sent again.
+    resends = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         indexes = [
@@ -208,8 +215,56 @@ class Verification(models.Model):
                 fields=["expires_at"],
                 condition=Q(sent_at__isnull=True, used_at__isnull=True),
                 name="verification_unsent",
-            )
+            ),
+            # ... and claims whose provider's answer never came (a handful at any time).
+            models.Index(
+                fields=["sent_at"],
+                condition=Q(sent_at__isnull=False, answered_at__isnull=True, used_at__isnull=True),
+                name="verification_unanswered",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.channel} verification #{self.pk}"
+
+
+class ManageLinkRequest(models.Model):
+    """A self-service link asked for and not sent yet: kept in PostgreSQL so that a link
+    asked for while Redis is down goes out once it is back
+    (``registrations.manage_links``)::
+
+        not queued --beat--> queued --a task claims it--> claimed --provider took it--> (row deleted)
+                               ^                            |
+                               +--provider did not take it, retried
+
+    At most one waits per citizen and channel: asking again while one waits adds
+    nothing, so the person gets one link however often they asked. The link itself is
+    made when the message is (it names the citizen, signed with SECRET_KEY) and goes to
+    the citizen's confirmed contact on that channel; the row holds no address. A row
+    past ``expires_at`` is deleted by the beat, sent or not.
+    """
+
+    class Channel(models.TextChoices):
+        SMS = "sms", "SMS"
+        EMAIL = "email", "Email"
+
+    citizen = models.ForeignKey(Citizen, on_delete=models.CASCADE, related_name="manage_link_requests")
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Not worth sending after this (SELF_SERVICE_LINK_TTL_SECONDS after it was asked for).
+    expires_at = models.DateTimeField()
+    # When its message was last handed to the broker; None: that failed, the beat will.
+    queued_at = models.DateTimeField(null=True, blank=True)
+    # When a task claimed it for the provider (cleared only when the provider did not take it).
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["citizen", "channel"], condition=Q(sent_at__isnull=True), name="manage_link_one_waiting"
+            )
+        ]
+        indexes = [models.Index(fields=["expires_at"], name="manage_link_expiry")]
+
+    def __str__(self) -> str:
+        return f"{self.channel} self-service link request #{self.pk}"

@@ -22,8 +22,8 @@ from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 from django.utils.translation import override
 
-from alerts.notify import message_payload, queue_message, queue_messages
-from registrations.models import Citizen, HouseholdMember, Presence, Verification
+from alerts.notify import message_payload, queue_messages
+from registrations.models import Citizen, HouseholdMember, ManageLinkRequest, Presence, Verification
 from registrations.phones import normalize_phone
 
 logger = logging.getLogger(__name__)
@@ -466,41 +466,46 @@ def load_manage_token(token: str) -> Citizen:
 
 
 def send_manage_link(contact: str) -> None:
-    """Send a self-service link to a verified contact. Says nothing about whether one
-    exists: the page answers the same either way."""
+    """Send a self-service link to a verified contact, once, even if Redis is down now
+    (``registrations.manage_links``). Says nothing about whether one exists: the page
+    answers the same either way."""
+    from registrations.manage_links import request_link
+
     citizen = find_verified_citizen(contact)
     if citizen is None:
         logger.info("self-service link asked for an unregistered contact")
         return
+    request_link(citizen, ManageLinkRequest.Channel.EMAIL if "@" in contact else ManageLinkRequest.Channel.SMS)
+
+
+def manage_link_message(citizen: Citizen, request: ManageLinkRequest) -> dict | None:
+    """The message carrying ``citizen``'s self-service link, made now, to their confirmed
+    contact on the request's channel, in their language; worth sending until the request
+    expires. None when they have no confirmed contact on that channel (any more)."""
     link = manage_url(citizen)
     hours = settings.SELF_SERVICE_LINK_TTL_SECONDS // 3600
+    once = {
+        "reference": f"manage:{citizen.pk}",
+        "valid_for": max(0.0, (request.expires_at - timezone.now()).total_seconds()),
+        "manage_link": request.pk,
+    }
     with override(citizen.preferred_language):
-        if "@" in contact:
+        if request.channel == ManageLinkRequest.Channel.EMAIL:
+            if not citizen.email or citizen.email_verified_at is None:
+                return None
             subject = _("Your embassy registration")
             body = _(
                 "Hello %(name)s,\n\nOpen this link to see, change or delete what the embassy holds about you:\n\n"
                 "%(link)s\n\nIt works for %(hours)s hours. If you did not ask for it, ignore this email."
             ) % {"name": citizen.full_name, "link": link, "hours": hours}
-            queue_message(
-                "email",
-                citizen.email,
-                body,
-                subject=subject,
-                reference=f"manage:{citizen.pk}",
-                valid_for=settings.SELF_SERVICE_LINK_TTL_SECONDS,
-            )
-        else:
-            body = _("Your embassy registration: see, change or delete it here (%(hours)sh): %(link)s") % {
-                "hours": hours,
-                "link": link,
-            }
-            queue_message(
-                "sms",
-                citizen.phone,
-                body,
-                reference=f"manage:{citizen.pk}",
-                valid_for=settings.SELF_SERVICE_LINK_TTL_SECONDS,
-            )
+            return message_payload("email", citizen.email, body, subject=subject, **once)
+        if not citizen.phone or citizen.phone_verified_at is None:
+            return None
+        body = _("Your embassy registration: see, change or delete it here (%(hours)sh): %(link)s") % {
+            "hours": hours,
+            "link": link,
+        }
+        return message_payload("sms", citizen.phone, body, **once)
 
 
 def update_contact_details(citizen: Citizen, data: dict) -> str | None:

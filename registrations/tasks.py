@@ -7,8 +7,9 @@ from celery import shared_task
 
 @shared_task(acks_late=True)
 def requeue_verification_messages() -> int:
-    """Beat: queue again verification codes and links that never reached a worker
-    (their publish failed, or Redis lost their task); returns how many."""
-    from registrations.verification_messages import requeue_unsent
+    """Beat: queue again verification codes and links, and self-service links, that
+    never reached a worker (their publish failed, or Redis lost their task), and codes
+    and links whose worker died after claiming them; returns how many."""
+    from registrations import manage_links, verification_messages
 
-    return requeue_unsent()
+    return verification_messages.requeue_unsent() + manage_links.requeue_unsent()

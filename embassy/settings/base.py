@@ -234,6 +234,9 @@ TWILIO_AUTH_TOKEN = env_secret("TWILIO_AUTH_TOKEN", "")
 TWILIO_AUTH_TOKEN_SECONDARY = env_secret("TWILIO_AUTH_TOKEN_SECONDARY", "")
 TWILIO_MESSAGING_SERVICE_SID = env_secret("TWILIO_MESSAGING_SERVICE_SID", "")
 TWILIO_FROM_NUMBER = env_secret("TWILIO_FROM_NUMBER", "")
+# Our numbers people text (E.164, comma-separated), whose inbound SMS the webhook missed
+# are fetched later; TWILIO_FROM_NUMBER unless set. A Messaging Service's numbers.
+TWILIO_INBOUND_NUMBERS = env_list("TWILIO_INBOUND_NUMBERS", [])
 # Base URL of the Twilio API; only the loopback provider stub ever changes it.
 TWILIO_API_BASE_URL = env_secret("TWILIO_API_BASE_URL", "https://api.twilio.com") or ""
 SENDGRID_API_KEY = env_secret("SENDGRID_API_KEY", "")
@@ -269,6 +272,21 @@ VERIFICATION_REQUEUE_EVERY_SECONDS = env_float("VERIFICATION_REQUEUE_EVERY_SECON
 VERIFICATION_REQUEUE_AFTER_SECONDS = env_int("VERIFICATION_REQUEUE_AFTER_SECONDS", 60, minimum=1)
 VERIFICATION_REQUEUE_MIN_VALID_SECONDS = env_int("VERIFICATION_REQUEUE_MIN_VALID_SECONDS", 60, minimum=0)
 VERIFICATION_REQUEUE_BATCH = env_int("VERIFICATION_REQUEUE_BATCH", 2000, minimum=1)
+# A single-message task (codes, links) is stopped after this long, its process replaced
+# (Celery's hard time limit, prefork workers): it sends at most two messages, each held
+# to PROVIDER_TIMEOUT_SECONDS.
+SINGLE_MESSAGE_TIME_LIMIT_SECONDS = env_int("SINGLE_MESSAGE_TIME_LIMIT_SECONDS", 60, minimum=10)
+# A verification's message claimed this long ago whose provider's answer never came lost
+# its worker (killed mid-send): beat sends it again, the same code, at most this many
+# times. Longer than a live task can take (its time limit plus the provider's timeout),
+# so that a slow worker is never raced.
+VERIFICATION_CLAIM_STALE_SECONDS = env_int("VERIFICATION_CLAIM_STALE_SECONDS", 180, minimum=1)
+VERIFICATION_CLAIM_MAX_RESENDS = env_int("VERIFICATION_CLAIM_MAX_RESENDS", 2, minimum=0)
+if VERIFICATION_CLAIM_STALE_SECONDS <= SINGLE_MESSAGE_TIME_LIMIT_SECONDS + PROVIDER_TIMEOUT_SECONDS:
+    raise ImproperlyConfigured(
+        "VERIFICATION_CLAIM_STALE_SECONDS must be longer than SINGLE_MESSAGE_TIME_LIMIT_SECONDS plus "
+        "PROVIDER_TIMEOUT_SECONDS: a code whose worker is merely slow would be sent twice"
+    )
 
 # --- Staff sign-in -------------------------------------------------------------------
 LOGIN_URL = "console:login"
@@ -435,6 +453,20 @@ ALERT_FANOUT_STALL_SECONDS = env_int("ALERT_FANOUT_STALL_SECONDS", 60, minimum=1
 # which the broker's visibility timeout would run twice); the sweep runs often too.
 ALERT_START_DUE_EVERY_SECONDS = env_float("ALERT_START_DUE_EVERY_SECONDS", 5.0, minimum=1.0)
 DELIVERY_SWEEP_EVERY_SECONDS = env_float("DELIVERY_SWEEP_EVERY_SECONDS", 15.0, minimum=1.0)
+# Inbound SMS the webhook missed (our web servers or PostgreSQL down) are fetched from
+# Twilio's message list this often, for each of our numbers: those sent since the last
+# look, minus an overlap (Twilio may list a message late; clocks differ), never further
+# back than the maximum age (its sids are kept a week: prune_webhook_events), at most so
+# many per number and run (the rest, older, at the next runs).
+INBOUND_FETCH_EVERY_SECONDS = env_float("INBOUND_FETCH_EVERY_SECONDS", 60.0, minimum=5.0)
+INBOUND_FETCH_OVERLAP_SECONDS = env_int("INBOUND_FETCH_OVERLAP_SECONDS", 600, minimum=0)
+INBOUND_FETCH_MAX_AGE_HOURS = env_int("INBOUND_FETCH_MAX_AGE_HOURS", 72, minimum=1)
+if INBOUND_FETCH_MAX_AGE_HOURS > 6 * 24:
+    raise ImproperlyConfigured(
+        f"INBOUND_FETCH_MAX_AGE_HOURS must be at most 144 (the sids of erased messages are kept 7 days), "
+        f"not {INBOUND_FETCH_MAX_AGE_HOURS}"
+    )
+INBOUND_FETCH_MAX_PER_RUN = env_int("INBOUND_FETCH_MAX_PER_RUN", 2000, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "alerts-start-due": {
         "task": "alerts.tasks.start_due_alerts",
@@ -450,6 +482,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "registrations.tasks.requeue_verification_messages",
         "schedule": VERIFICATION_REQUEUE_EVERY_SECONDS,
         "options": {"expires": VERIFICATION_REQUEUE_EVERY_SECONDS},
+    },
+    # Inbound SMS the webhook missed while we were down (alerts.services.missed_inbound).
+    "alerts-fetch-missed-inbound-sms": {
+        "task": "alerts.tasks.fetch_missed_inbound_sms",
+        "schedule": INBOUND_FETCH_EVERY_SECONDS,
+        "options": {"expires": INBOUND_FETCH_EVERY_SECONDS},
     },
     # Replay protection keeps a week of event keys (SendGrid retries for 72 hours).
     "alerts-prune-webhook-events": {
