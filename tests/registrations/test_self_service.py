@@ -204,12 +204,11 @@ def test_the_emergency_contact_labels_end_in_one_colon(client, manage_link):
 def test_a_self_service_link_waits_as_long_as_it_works(monkeypatch, settings):
     # Held back by a channel pause, a message is dropped once it would be useless: a
     # self-service link works for hours, not for a verification code's 15 minutes.
-    from registrations import services
-    from tests.factories import CitizenFactory
-
     import time
 
     from alerts import notify
+    from registrations import services
+    from tests.factories import CitizenFactory
 
     queued: list[dict] = []
     monkeypatch.setattr(notify, "queue_messages", lambda payloads: queued.extend(payloads))
