@@ -26,9 +26,19 @@ Deleted once it has served its purpose, a stated time after (settings, in days):
   (``erase_citizen``), at most ``MAX_ERASURES_PER_RUN`` a day, oldest first.
 - **The development outbox's messages** ``RETENTION_OUTBOX_DAYS`` (30) after they were
   "sent" (a staging deployment keeps everything it would have sent there).
+- **Staff sign-in records** (django-axes: failed attempts, the log of sign-ins and
+  sign-outs, with the address and browser they came from) ``RETENTION_SIGN_IN_DAYS``
+  (90) after the attempt. A lock-out lasts ``AXES_COOLOFF_HOURS``, so no record deleted
+  still locks anyone out; the setting's floor keeps it so.
 
-Not here: provider event keys (``prune_webhook_events``, a week, hourly); the audit trail
-and django-axes' records of sign-ins (staff's, not citizens'); what the providers keep.
+Kept on purpose, with no time limit here: the audit trail (who raised, approved, aborted,
+exported what: the post's accountability, and it names staff, not citizens' contacts;
+an erasure removes a citizen from it), and deliveries (kept while their citizen is
+registered, as the history of what each was told, and erased with them; those to staff
+test recipients name staff).
+
+Not here: provider event keys (``prune_webhook_events``, a week, hourly); what the
+providers keep.
 """
 
 from __future__ import annotations
@@ -60,6 +70,7 @@ class RetentionReport:
     inbound_messages: int = 0
     unverified_citizens: int = 0
     outbox_messages: int = 0
+    sign_in_records: int = 0
     failed_erasures: list[int] = field(default_factory=list)
 
 
@@ -71,15 +82,17 @@ def apply_retention(now: datetime.datetime | None = None) -> RetentionReport:
     report.outbox_messages = prune_outbox(now)
     report.verifications = prune_verifications(now)
     report.inbound_messages = prune_unknown_inbound(now)
+    report.sign_in_records = prune_sign_in_records(now)
     report.unverified_citizens, report.failed_erasures = erase_unconfirmed_registrations(now)
     logger.info(
         "retention: sessions cleared=%s, %d verifications, %d inbound SMS from unknown numbers, "
-        "%d never-confirmed registrations, %d outbox messages deleted",
+        "%d never-confirmed registrations, %d outbox messages, %d staff sign-in records deleted",
         report.sessions_cleared,
         report.verifications,
         report.inbound_messages,
         report.unverified_citizens,
         report.outbox_messages,
+        report.sign_in_records,
     )
     return report
 
@@ -133,6 +146,19 @@ def prune_outbox(now: datetime.datetime) -> int:
     from alerts.models import OutboxMessage
 
     deleted, _ = OutboxMessage.objects.filter(created_at__lt=now - _days("RETENTION_OUTBOX_DAYS")).delete()
+    return deleted
+
+
+def prune_sign_in_records(now: datetime.datetime) -> int:
+    """Delete django-axes' records of staff sign-ins older than ``RETENTION_SIGN_IN_DAYS``
+    (module docstring); returns how many."""
+    from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+
+    cutoff = now - _days("RETENTION_SIGN_IN_DAYS")
+    deleted = 0
+    for model in (AccessAttempt, AccessFailureLog, AccessLog):
+        count, _ = model.objects.filter(attempt_time__lt=cutoff).delete()
+        deleted += count
     return deleted
 
 

@@ -395,6 +395,14 @@ RETENTION_INBOUND_UNKNOWN_DAYS = env_int("RETENTION_INBOUND_UNKNOWN_DAYS", 90, m
 RETENTION_UNVERIFIED_REGISTRATION_DAYS = env_int("RETENTION_UNVERIFIED_REGISTRATION_DAYS", 90, minimum=1)
 # The development outbox's messages.
 RETENTION_OUTBOX_DAYS = env_int("RETENTION_OUTBOX_DAYS", 30, minimum=1)
+# Staff sign-in records (django-axes' attempts and log), after the attempt. Never while
+# they may still lock someone out.
+RETENTION_SIGN_IN_DAYS = env_int("RETENTION_SIGN_IN_DAYS", 90, minimum=1)
+if RETENTION_SIGN_IN_DAYS * 24 <= AXES_COOLOFF_TIME:
+    raise ImproperlyConfigured(
+        "RETENTION_SIGN_IN_DAYS must be longer than AXES_COOLOFF_HOURS: deleting a lock-out's "
+        "record would lift it early"
+    )
 
 # --- Advisory levels ------------------------------------------------------------------
 # The default four-step scale; a deployment may reword it (JSON object, level -> words).
