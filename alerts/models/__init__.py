@@ -4,7 +4,7 @@ from .alerts import Alert, AlertTemplate, AlertText
 from .areas import Area, LevelChange
 from .audit import AuditEntry
 from .deliveries import ChannelPause, Delivery
-from .messaging import CheckIn, InboundMessage, OutboxMessage, WebhookEvent
+from .messaging import CheckIn, InboundFetchCursor, InboundMessage, OutboxMessage, WebhookEvent
 from .recipients import StaffTestRecipient
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "Area",
     "CheckIn",
     "Delivery",
+    "InboundFetchCursor",
     "InboundMessage",
     "LevelChange",
     "OutboxMessage",

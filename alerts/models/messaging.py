@@ -4,6 +4,7 @@ and the record of provider events already processed."""
 from __future__ import annotations
 
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -46,7 +47,11 @@ class InboundMessage(models.Model):
         "registrations.Citizen", null=True, blank=True, on_delete=models.SET_NULL, related_name="inbound_messages"
     )
     handled_at = models.DateTimeField(null=True, blank=True)  # staff marked it dealt with
-    received_at = models.DateTimeField(auto_now_add=True)
+    # When it came: the webhook's moment, or for one fetched later, when Twilio got it
+    # (its date_sent; ``alerts.services.missed_inbound``).
+    received_at = models.DateTimeField(default=timezone.now)
+    # Set when the webhook never brought it and it was fetched from Twilio's message list.
+    fetched_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-received_at"]
@@ -79,7 +84,8 @@ class CheckIn(models.Model):
     inbound_message = models.OneToOneField(
         InboundMessage, null=True, blank=True, on_delete=models.SET_NULL, related_name="check_in"
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    # When the citizen answered: now, or for an SMS fetched later, when Twilio got it.
+    created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["-created_at"]
@@ -101,3 +107,25 @@ class WebhookEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider}:{self.event_id}"
+
+
+class InboundFetchCursor(models.Model):
+    """How far the look for inbound SMS the webhook missed has come, for one number of
+    ours (``alerts.services.missed_inbound``).
+
+    Every message sent to ``number`` before ``fetched_through`` has been looked at (each
+    run still looks again ``INBOUND_FETCH_OVERLAP_SECONDS`` before it). A run that
+    reached its bound (``INBOUND_FETCH_MAX_PER_RUN``) took the newest messages of its
+    window; it leaves ``resume_before`` (the oldest it took) and ``resume_through`` (its
+    window's end): the next runs list what was sent before ``resume_before``, and only
+    once none is left does ``fetched_through`` move on to ``resume_through``.
+    """
+
+    number = models.CharField(max_length=32, unique=True)  # ours (the messages' To), E.164
+    fetched_through = models.DateTimeField(null=True, blank=True)
+    resume_before = models.DateTimeField(null=True, blank=True)
+    resume_through = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"inbound fetch cursor #{self.pk}"

@@ -10,6 +10,10 @@ path                  method   what
 /_stub/config         GET      the current configuration
 /_stub/config         POST     JSON object of settings to change (see ``StubConfig``)
 /_stub/failures       POST     JSON failure rule (see ``FailureRule``), added to the list
+/_stub/inbound        POST     JSON ``{"from", "to", "body", "date_sent"?, "sid"?, "status"?,
+                               "messaging_service_sid"?}``: an inbound SMS held as if Twilio
+                               received it while our webhook was down (``date_sent``: ISO 8601
+                               or a Unix time; now unless given); listed by the Messages API
 /_stub/reset          POST     forget everything received, back to the start configuration
 /_stub/public-key     GET      ``{"public_key": ...}``: base64 DER of the event-signing key
 ====================  =======  =========================================================
@@ -17,6 +21,7 @@ path                  method   what
 
 from __future__ import annotations
 
+import datetime
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +59,7 @@ class ControlAPI:
             web.get("/_stub/config", self.get_config),
             web.post("/_stub/config", self.set_config),
             web.post("/_stub/failures", self.add_failure),
+            web.post("/_stub/inbound", self.inbound),
             web.post("/_stub/reset", self.reset),
             web.get("/_stub/public-key", self.public_key),
         ]
@@ -97,6 +103,32 @@ class ControlAPI:
         except (TypeError, ValueError) as exc:
             raise web.HTTPBadRequest(text=str(exc)) from None
         return _json({"failure": rule.to_json()}, status=201)
+
+    async def inbound(self, request: web.Request) -> web.Response:
+        data = await _read_object(request)
+        unknown = set(data) - {"from", "to", "body", "date_sent", "sid", "status", "messaging_service_sid"}
+        if unknown:
+            raise web.HTTPBadRequest(text=f"unknown fields: {', '.join(sorted(unknown))}")
+        sent_at = data.get("date_sent")
+        try:
+            if isinstance(sent_at, str):
+                sent_at = datetime.datetime.fromisoformat(sent_at.replace("Z", "+00:00"))
+                if sent_at.tzinfo is None:
+                    raise ValueError("date_sent needs a time zone (Z or +00:00)")
+            elif sent_at is not None and not isinstance(sent_at, int | float):
+                raise ValueError("date_sent must be ISO 8601 or a Unix time")
+            sid = self.stub.receive_sms(
+                str(data.get("from", "")),
+                str(data.get("to", "")),
+                str(data.get("body", "")),
+                sent_at=sent_at,
+                sid=data.get("sid"),
+                status=data.get("status", "received"),
+                messaging_service_sid=data.get("messaging_service_sid"),
+            )
+        except (TypeError, ValueError) as exc:
+            raise web.HTTPBadRequest(text=str(exc)) from None
+        return _json({"sid": sid}, status=201)
 
     async def reset(self, request: web.Request) -> web.Response:
         self.stub.reset()

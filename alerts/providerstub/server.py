@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import signal
 import socket
 import threading
@@ -55,6 +56,7 @@ class ProviderStub:
         self.state = StubState(config)
         self.key = EventSigningKey()
         self.callback_sender = CallbackSender(self.state, self.key)
+        self.twilio_api = TwilioAPI(self.state, self.callback_sender, twilio_account_sid, twilio_auth_token)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._started = threading.Event()
@@ -64,9 +66,7 @@ class ProviderStub:
     # --- the app ----------------------------------------------------------------------------
     def make_app(self) -> web.Application:
         app = web.Application(client_max_size=32 * 1024 * 1024)
-        app.add_routes(
-            TwilioAPI(self.state, self.callback_sender, self.twilio_account_sid, self.twilio_auth_token).routes()
-        )
+        app.add_routes(self.twilio_api.routes())
         app.add_routes(SendGridAPI(self.state, self.callback_sender, self.sendgrid_api_key).routes())
         app.add_routes(ControlAPI(self).routes())
         return app
@@ -204,6 +204,28 @@ class ProviderStub:
         )
         self.state.add_rule(rule)
         return rule
+
+    def receive_sms(
+        self,
+        from_: str,
+        to: str,
+        body: str,
+        *,
+        sent_at: datetime.datetime | float | None = None,
+        sid: str | None = None,
+        status: str = "received",
+        messaging_service_sid: str | None = None,
+    ) -> str:
+        """Hold an inbound SMS as if Twilio had received it at ``sent_at`` (now unless
+        given) while our webhook was down: listed and fetched through the Messages API,
+        no webhook called. Returns its sid. Raises ValueError for a number that is not
+        E.164, a malformed sid or a status other than received/receiving."""
+        if isinstance(sent_at, datetime.datetime):
+            sent_at = sent_at.timestamp()
+        resource = self.twilio_api.receive(
+            from_, to, body, sent_at=sent_at, sid=sid, status=status, messaging_service_sid=messaging_service_sid
+        )
+        return str(resource["sid"])
 
     def reset(self) -> None:
         """Forget what was received and sent; back to the configuration it started with."""

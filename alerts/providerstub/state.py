@@ -87,7 +87,8 @@ class StubConfig:
 class FailureRule:
     """The next ``remaining`` matching requests fail (``remaining=None``: until reset).
 
-    ``api`` is "sms" or "email"; ``to`` limits the rule to requests for these
+    ``api`` is "sms" or "email" (sending), or "sms-list" (listing Twilio's messages, to
+    which only these rules apply, never ``failure_rate``); ``to`` limits the rule to requests for these
     destinations (any recipient of an email batch). Twilio answers carry
     ``twilio_code`` (its HTTP status from the code unless ``http_status`` is given).
     """
@@ -154,8 +155,8 @@ class StubState:
             return self.config
 
     def add_rule(self, rule: FailureRule) -> None:
-        if rule.api not in ("sms", "email"):
-            raise ValueError("api must be 'sms' or 'email'")
+        if rule.api not in ("sms", "email", "sms-list"):
+            raise ValueError("api must be 'sms', 'email' or 'sms-list'")
         if rule.twilio_code is None and rule.http_status is None and not rule.lose_answer:
             raise ValueError("a failure needs a twilio_code, an http_status or lose_answer")
         with self._lock:
@@ -174,8 +175,9 @@ class StubState:
         if generation == self.generation:
             self.in_flight -= 1
 
-    def pick_failure(self, api: str, destinations: list[str]) -> Failure | None:
-        """Return the failure this request must answer with, or None to succeed."""
+    def pick_failure(self, api: str, destinations: list[str], *, random_failures: bool = True) -> Failure | None:
+        """Return the failure this request must answer with, or None to succeed
+        (``random_failures=False``: only a rule's, never ``failure_rate``'s)."""
         if self.rules:
             with self._lock:
                 for rule in self.rules:
@@ -189,6 +191,8 @@ class StubState:
                             status = TWILIO_ERRORS.get(rule.twilio_code or 0, (400, ""))[0]
                         return Failure(status, rule.twilio_code, rule.retry_after, rule.latency_ms)
         config = self.config
+        if not random_failures:
+            return None
         if config.failure_rate and random.random() < config.failure_rate:
             return Failure(config.failure_http_status, config.failure_twilio_code, config.retry_after)
         if config.lose_answer_rate and random.random() < config.lose_answer_rate:

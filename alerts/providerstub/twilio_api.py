@@ -2,13 +2,18 @@
 
 ``POST /2010-04-01/Accounts/{AccountSid}/Messages.json`` creates a message,
 ``GET .../Messages/{Sid}.json`` fetches one and ``GET .../Messages.json`` lists them with
-the ``To``, ``From`` and ``DateSent``/``DateSent<``/``DateSent>`` filters and Twilio's
-paging. Answers follow the published schema (``api.v2010.account.message``); errors use
-Twilio's body ``{code, message, more_info, status}``.
+the ``To``, ``From`` and ``DateSent``/``DateSent<``/``DateSent>`` filters (inclusive, to
+the second, as the dates are shown) and Twilio's paging, newest first by date sent.
+Inbound messages ("as if Twilio received them", direction ``inbound``, status
+``received``) are put in by a test (``receive_sms``, or ``POST /_stub/inbound``) and are
+listed and fetched with the others. Answers follow the published schema
+(``api.v2010.account.message``); errors use Twilio's body ``{code, message, more_info,
+status}``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import math
@@ -108,6 +113,8 @@ class TwilioAPI:
 
     def _status_now(self, message: dict[str, Any], now: float) -> tuple[str, float | None]:
         """The message's status at ``now`` and when it was sent (None: not yet)."""
+        if message.get("direction") == "inbound":
+            return message["initial_status"], message["date_sent"]
         age_ms = (now - message["created"]) * 1000
         if age_ms < message["sent_after_ms"]:
             return message["initial_status"], None
@@ -118,7 +125,7 @@ class TwilioAPI:
 
     def _resource(self, message: dict[str, Any], now: float) -> dict[str, Any]:
         status, sent_at = self._status_now(message, now)
-        final = status in ("delivered", "undelivered", "failed")
+        final = status in ("delivered", "undelivered", "failed", "received")
         error_code = message["error_code"] if final else None
         uri = f"/2010-04-01/Accounts/{self.account_sid}/Messages/{message['sid']}"
         from_ = message["from"]
@@ -132,7 +139,7 @@ class TwilioAPI:
             "date_created": rfc2822(message["created"]),
             "date_sent": rfc2822(sent_at) if sent_at is not None else None,
             "date_updated": rfc2822(updated),
-            "direction": "outbound-api",
+            "direction": message.get("direction", "outbound-api"),
             "error_code": error_code,
             "error_message": TWILIO_DELIVERY_ERRORS.get(error_code) if error_code else None,
             "from": from_,
@@ -239,6 +246,49 @@ class TwilioAPI:
             self.callbacks.schedule_sms(message, callback_url, config, self.account_sid, self.auth_token)
         return web.Response(status=201, text=json.dumps(self._resource(message, now)), content_type=_JSON)
 
+    def _listed_at(self, message: dict[str, Any], now: float) -> float:
+        _, sent_at = self._status_now(message, now)
+        return sent_at if sent_at is not None else message["created"]
+
+    def receive(
+        self,
+        from_: str,
+        to: str,
+        body: str,
+        *,
+        sent_at: float | None = None,
+        sid: str | None = None,
+        status: str = "received",
+        messaging_service_sid: str | None = None,
+    ) -> dict[str, Any]:
+        """Store an inbound SMS as if Twilio had received it at ``sent_at`` (a Unix time,
+        now unless given) from ``from_`` to our number ``to``; return its resource. No
+        webhook is called: it is what Twilio holds when our webhook was down."""
+        if not _E164.match(from_ or "") or not _E164.match(to or ""):
+            raise ValueError("from and to must be E.164 numbers")
+        if status not in ("received", "receiving"):
+            raise ValueError("an inbound message's status is 'received' or 'receiving'")
+        sent = time.time() if sent_at is None else float(sent_at)
+        sid = sid or "SM" + secrets.token_hex(16)
+        if not re.fullmatch(r"(SM|MM)[0-9a-f]{32}", sid):
+            raise ValueError("sid must be SM or MM and 32 lower-case hex digits")
+        message = {
+            "sid": sid,
+            "created": sent,
+            "date_sent": sent,
+            "direction": "inbound",
+            "to": to,
+            "from": from_,
+            "service_from": None,
+            "messaging_service_sid": messaging_service_sid,
+            "body": body,
+            "num_segments": segments(body),
+            "initial_status": status,
+            "error_code": None,
+        }
+        self.state.messages[sid] = message
+        return self._resource(message, time.time())
+
     async def fetch_message(self, request: web.Request) -> web.Response:
         denied = self._check_auth(request)
         if denied is not None:
@@ -254,6 +304,17 @@ class TwilioAPI:
         if denied is not None:
             return denied
         query = request.query
+        # Only rules for "sms-list" fail a list (a Twilio outage seen by the fetch of missed
+        # inbound SMS); the sends' random failures leave it alone.
+        failure = self.state.pick_failure("sms-list", [query.get("To", "")], random_failures=False)
+        if failure is not None:
+            if failure.latency_ms:
+                await asyncio.sleep(failure.latency_ms / 1000)
+            if failure.lose_answer:
+                if request.transport is not None:
+                    request.transport.abort()
+                raise asyncio.CancelledError
+            return self._failure(failure, self.state.config)
         try:
             page_size = min(max(int(query.get("PageSize", "50")), 1), 1000)
             page = max(int(query.get("Page", "0")), 0)
@@ -269,7 +330,9 @@ class TwilioAPI:
         to, from_ = query.get("To"), query.get("From")
         now = time.time()
         matches = []
-        for message in reversed(list(self.state.messages.values())):  # newest first, as Twilio lists
+        # Newest first, as Twilio lists: by date sent (one not yet sent, by its creation).
+        stored = sorted(reversed(list(self.state.messages.values())), key=lambda m: -self._listed_at(m, now))
+        for message in stored:
             if to and message["to"] != to:
                 continue
             resource = self._resource(message, now)
@@ -279,7 +342,8 @@ class TwilioAPI:
                 _, sent_at = self._status_now(message, now)
                 if sent_at is None:
                     continue
-                sent = datetime.fromtimestamp(sent_at, UTC)
+                # To the second, as the date is shown ("Thu, 24 Aug 2023 05:01:45 +0000").
+                sent = datetime.fromtimestamp(math.floor(sent_at), UTC)
                 day = sent.replace(hour=0, minute=0, second=0, microsecond=0)
                 if "DateSent" in filters and day != filters["DateSent"]:
                     continue

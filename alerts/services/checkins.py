@@ -6,10 +6,12 @@ They arrive by SMS (``alerts.services.inbound``) or by a signed link in an email
 
 from __future__ import annotations
 
+import datetime
 import logging
 import unicodedata
 
 from django.db.models import F
+from django.utils import timezone
 
 from alerts.models import Alert, CheckIn, Delivery, InboundMessage
 from registrations.models import Citizen
@@ -73,25 +75,24 @@ def parse_check_in(text: str) -> str | None:
     return CHECK_IN_WORDS.get(normalise_keyword(text))
 
 
-def latest_alert_for_number(number: str) -> Delivery | None:
+def latest_alert_for_number(number: str, *, before: datetime.datetime | None = None) -> Delivery | None:
     """The most recent SMS delivery that reached ``number`` (sent or delivered) while it
-    belonged to a citizen who still holds it, if any.
+    belonged to a citizen who still holds it, if any; with ``before``, the most recent
+    sent by then (what an SMS fetched later answered, not an alert sent since).
 
     Looked up through the citizens holding the number (``Citizen.phone`` and
     ``Delivery.citizen`` are indexed): the deliveries' own address is not, and every
     reply to an evacuation alert would otherwise read the whole delivery table.
     """
-    return (
-        Delivery.objects.filter(
-            citizen__in=Citizen.objects.filter(phone=number).values("pk"),
-            channel=Delivery.Channel.SMS,
-            address=number,
-            state__in=(Delivery.State.SENT, Delivery.State.DELIVERED),
-        )
-        .select_related("alert", "citizen")
-        .order_by(F("sent_at").desc(nulls_last=True), "-id")
-        .first()
+    deliveries = Delivery.objects.filter(
+        citizen__in=Citizen.objects.filter(phone=number).values("pk"),
+        channel=Delivery.Channel.SMS,
+        address=number,
+        state__in=(Delivery.State.SENT, Delivery.State.DELIVERED),
     )
+    if before is not None:
+        deliveries = deliveries.filter(sent_at__lte=before)
+    return deliveries.select_related("alert", "citizen").order_by(F("sent_at").desc(nulls_last=True), "-id").first()
 
 
 def record_check_in(
@@ -102,10 +103,14 @@ def record_check_in(
     raw_text: str = "",
     alert: Alert | None = None,
     inbound_message: InboundMessage | None = None,
+    at: datetime.datetime | None = None,
 ) -> CheckIn:
     """Record one check-in and return it. Raises ValueError for an unknown status or source.
 
-    The latest check-in of a citizen is the one the accountability board counts.
+    The latest check-in of a citizen (``created_at``) is the one the accountability board
+    counts. ``at``: when the citizen answered, if not now (an SMS fetched from Twilio
+    later, stamped with when Twilio got it): a check-in recorded since that was made
+    after it stays the latest.
     """
     if status not in Status.values:
         raise ValueError(f"unknown check-in status {status!r}")
@@ -118,6 +123,7 @@ def record_check_in(
         raw_text=raw_text,
         alert=alert,
         inbound_message=inbound_message,
+        created_at=at or timezone.now(),
     )
     logger.info(
         "check-in #%s: citizen %s %s by %s (alert %s)",

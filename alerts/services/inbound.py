@@ -3,11 +3,16 @@
 Order (DESIGN, flow 5): opt-out words first (opt-out wins over everything), then opt-in
 words, then the carriers' HELP/INFO, then check-in words; anything else is kept for
 staff. Every message is stored as an InboundMessage; its MessageSid is unique, so a
-message Twilio posts twice is recorded and acted on once.
+message Twilio posts twice, or that both the webhook and the fetch of missed messages
+(``alerts.services.missed_inbound``) bring, is recorded and acted on once. The sid is
+also kept as a WebhookEvent ("twilio-inbound"), which outlives an erasure of the
+message's sender (until ``prune_webhook_events``): a message erased with its sender is
+never recorded again from Twilio's list.
 """
 
 from __future__ import annotations
 
+import datetime
 import logging
 from dataclasses import dataclass
 
@@ -15,10 +20,10 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext
 
-from alerts.models import Alert, CheckIn, InboundMessage
+from alerts.models import Alert, CheckIn, InboundMessage, WebhookEvent
 from alerts.services.checkins import latest_alert_for_number, normalise_keyword, parse_check_in, record_check_in
 from alerts.services.opt_outs import opt_in_phone, opt_out_phone
 from embassy.logging import mask_phone
@@ -35,12 +40,16 @@ OPT_IN_WORDS = frozenset({"start", "unstop", "yes"})
 HELP_WORDS = frozenset({"help", "info"})
 
 
+#: WebhookEvent.provider of an inbound SMS's sid.
+INBOUND_EVENT = "twilio-inbound"
+
+
 @dataclass(frozen=True)
 class InboundResult:
-    """The stored message, whether this call stored it (False: a duplicate), and the
-    reply to send back in the webhook response ("" for none)."""
+    """The stored message (None: recorded once and erased since with its sender), whether
+    this call stored it (False: a duplicate), and the reply to send back ("" for none)."""
 
-    message: InboundMessage
+    message: InboundMessage | None
     created: bool
     reply: str
 
@@ -152,7 +161,13 @@ def reply_for(kind: str, *, citizen: Citizen | None, status: str | None = None, 
 
 
 def record_inbound_sms(
-    message_sid: str, from_number: str, to_number: str, body: str, *, opt_out_type: str = ""
+    message_sid: str,
+    from_number: str,
+    to_number: str,
+    body: str,
+    *,
+    opt_out_type: str = "",
+    sent_at: datetime.datetime | None = None,
 ) -> InboundResult:
     """Store and act on one inbound SMS; return it with the reply to send.
 
@@ -165,8 +180,16 @@ def record_inbound_sms(
     Twilio's ``opt_out_type`` (STOP/START/HELP), when given, decides the kind. Unknown
     numbers are stored too, and answered with how to register (in Dari when the message
     is written in the Arabic script, see ``reply_language``). The same
-    ``message_sid`` again changes nothing and gets the same answer. Raises ValueError
-    when ``message_sid`` or ``from_number`` is empty.
+    ``message_sid`` again changes nothing and gets the same answer; one whose message was
+    erased since gets none. Raises ValueError when ``message_sid`` or ``from_number`` is
+    empty.
+
+    ``sent_at``: when Twilio got the message, for one fetched from its list later (the
+    webhook missed it). It is stored as the message's ``received_at`` and its check-in's
+    time, so a check-in recorded since stays the citizen's latest; the alert it answers
+    is the latest sent by then; and an opt-out or opt-in recorded since wins over it
+    (it is kept, not acted on, and gets no reply). Twilio keeps the order too: its own
+    opt-out list follows the person's last STOP or START.
     """
     if not message_sid or not from_number:
         raise ValueError("an inbound SMS needs its MessageSid and From")
@@ -176,35 +199,65 @@ def record_inbound_sms(
         return _duplicate(existing)
     try:
         with transaction.atomic():
-            result = _record(message_sid, from_number, to_number, body, kind, status)
+            result = _record(message_sid, from_number, to_number, body, kind, status, sent_at)
     except IntegrityError:
-        # The same message arrived twice at once; the other request recorded it.
-        existing = InboundMessage.objects.select_related("citizen").get(provider_message_id=message_sid)
+        # The same message arrived twice at once (the other request recorded it), or was
+        # recorded once and erased since with its sender (only its sid is left).
+        existing = InboundMessage.objects.select_related("citizen").filter(provider_message_id=message_sid).first()
+        if existing is None:
+            logger.info("inbound sms %s was recorded once and erased since; nothing changed", message_sid)
+            return InboundResult(message=None, created=False, reply="")
         return _duplicate(existing)
     logger.info(
-        "inbound sms %s from %s: %s%s",
+        "inbound sms %s from %s: %s%s%s",
         message_sid,
         mask_phone(from_number),
         kind,
         f" ({status})" if status else "",
+        " (fetched later)" if sent_at is not None else "",
     )
     return result
 
 
+def _superseded(kind: str, from_number: str, sent_at: datetime.datetime) -> bool:
+    """Whether an opt-out or opt-in sent at ``sent_at`` was overtaken by one recorded since:
+    a later START or STOP by SMS, or (for an opt-in) an opt-out dated after it."""
+    if kind not in (Kind.OPT_OUT, Kind.OPT_IN):
+        return False
+    later = InboundMessage.objects.filter(
+        kind__in=(Kind.OPT_OUT, Kind.OPT_IN), from_number=from_number[:32], received_at__gt=sent_at
+    )
+    if later.exists():
+        return True
+    if kind == Kind.OPT_IN:
+        return Citizen.objects.filter(phone=from_number, phone_opted_out_at__gt=sent_at).exists()
+    return False
+
+
 def _record(
-    message_sid: str, from_number: str, to_number: str, body: str, kind: str, status: str | None
+    message_sid: str,
+    from_number: str,
+    to_number: str,
+    body: str,
+    kind: str,
+    status: str | None,
+    sent_at: datetime.datetime | None,
 ) -> InboundResult:
+    # First: a sid kept here (a duplicate, or a message erased since) ends it all.
+    WebhookEvent.objects.create(provider=INBOUND_EVENT, event_id=message_sid)
     delivery = None
     citizen: Citizen | None = None
     if kind == Kind.CHECK_IN:
         # The alert being answered decides the citizen when that number got one.
-        delivery = latest_alert_for_number(from_number)
+        delivery = latest_alert_for_number(from_number, before=sent_at)
         if delivery is not None and delivery.citizen is not None and delivery.citizen.phone == from_number:
             citizen = delivery.citizen
     if citizen is None:
         citizen = _citizen_for_number(from_number)
     if kind == Kind.CHECK_IN and citizen is None:
         kind, status = Kind.OTHER, None  # nobody to check in: staff read it
+    superseded = sent_at is not None and _superseded(kind, from_number, sent_at)
+    now = timezone.now()
     message = InboundMessage.objects.create(
         provider_message_id=message_sid,
         from_number=from_number[:32],
@@ -212,15 +265,26 @@ def _record(
         body=body or "",
         kind=kind,
         citizen=citizen,
+        received_at=sent_at or now,
+        fetched_at=now if sent_at is not None else None,
     )
+    if superseded:
+        logger.info("inbound sms %s: %s overtaken by one recorded since; not acted on", message_sid, kind)
+        return InboundResult(message=message, created=True, reply="")
     if kind == Kind.OPT_OUT:
-        opt_out_phone(from_number, source="sms")
+        opt_out_phone(from_number, source="sms", at=sent_at)
     elif kind == Kind.OPT_IN:
         opt_in_phone(from_number, source="sms")
     elif kind == Kind.CHECK_IN and citizen is not None and status is not None:
         alert: Alert | None = delivery.alert if delivery is not None else None
         record_check_in(
-            citizen, status, source=CheckIn.Source.SMS, raw_text=body or "", alert=alert, inbound_message=message
+            citizen,
+            status,
+            source=CheckIn.Source.SMS,
+            raw_text=body or "",
+            alert=alert,
+            inbound_message=message,
+            at=sent_at,
         )
     return InboundResult(
         message=message, created=True, reply=reply_for(kind, citizen=citizen, status=status, body=body)

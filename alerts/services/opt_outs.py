@@ -8,6 +8,7 @@ is marked (an unverified twin included).
 
 from __future__ import annotations
 
+import datetime
 import logging
 
 from django.utils import timezone
@@ -18,15 +19,16 @@ from registrations.models import Citizen
 logger = logging.getLogger(__name__)
 
 
-def opt_out_phone(number: str, *, source: str = "sms") -> int:
-    """Mark every citizen with mobile ``number`` (E.164) as opted out of SMS.
+def opt_out_phone(number: str, *, source: str = "sms", at: datetime.datetime | None = None) -> int:
+    """Mark every citizen with mobile ``number`` (E.164) as opted out of SMS, as of ``at``
+    (when the person asked; now unless given).
 
     Returns how many rows changed; a number already opted out keeps its first date.
     """
     if not number:
         return 0
     changed = Citizen.objects.filter(phone=number, phone_opted_out_at__isnull=True).update(
-        phone_opted_out_at=timezone.now(), updated_at=timezone.now()
+        phone_opted_out_at=at or timezone.now(), updated_at=timezone.now()
     )
     logger.info("phone %s opted out by %s (%d citizen row(s))", mask_phone(number), source, changed)
     return changed

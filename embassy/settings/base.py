@@ -467,14 +467,14 @@ DELIVERY_SWEEP_EVERY_SECONDS = env_float("DELIVERY_SWEEP_EVERY_SECONDS", 15.0, m
 # back than the maximum age (its sids are kept a week: prune_webhook_events), at most so
 # many per number and run (the rest, older, at the next runs).
 INBOUND_FETCH_EVERY_SECONDS = env_float("INBOUND_FETCH_EVERY_SECONDS", 60.0, minimum=5.0)
-INBOUND_FETCH_OVERLAP_SECONDS = env_int("INBOUND_FETCH_OVERLAP_SECONDS", 600, minimum=0)
+INBOUND_FETCH_OVERLAP_SECONDS = env_int("INBOUND_FETCH_OVERLAP_SECONDS", 300, minimum=0)
 INBOUND_FETCH_MAX_AGE_HOURS = env_int("INBOUND_FETCH_MAX_AGE_HOURS", 72, minimum=1)
 if INBOUND_FETCH_MAX_AGE_HOURS > 6 * 24:
     raise ImproperlyConfigured(
         f"INBOUND_FETCH_MAX_AGE_HOURS must be at most 144 (the sids of erased messages are kept 7 days), "
         f"not {INBOUND_FETCH_MAX_AGE_HOURS}"
     )
-INBOUND_FETCH_MAX_PER_RUN = env_int("INBOUND_FETCH_MAX_PER_RUN", 2000, minimum=1)
+INBOUND_FETCH_MAX_PER_RUN = env_int("INBOUND_FETCH_MAX_PER_RUN", 5000, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "alerts-start-due": {
         "task": "alerts.tasks.start_due_alerts",
