@@ -116,6 +116,9 @@ DATABASES["default"].setdefault("CONN_MAX_AGE", env_int("DB_CONN_MAX_AGE", 60, m
 # A connection kept for CONN_MAX_AGE is checked before it is used again (a restarted
 # database does not fail the next request or task).
 DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+# ``manage.py migrate`` on PostgreSQL: how long a migration may wait for a lock before it
+# is rolled back and tried again, instead of holding up sending behind it (0: no limit).
+MIGRATION_LOCK_TIMEOUT_SECONDS = env_float("MIGRATION_LOCK_TIMEOUT_SECONDS", 5.0, minimum=0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
