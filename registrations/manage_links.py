@@ -93,8 +93,15 @@ def answered(request_id: int, claimed_at: datetime.datetime) -> None:
 
 def release(request_id: int, claimed_at: datetime.datetime, *, retry_at: datetime.datetime) -> None:
     """The provider did not take the link claimed at ``claimed_at``; it is tried again at
-    ``retry_at`` (the beat queues it again if that task is lost)."""
-    ManageLinkRequest.objects.filter(pk=request_id, sent_at=claimed_at).update(sent_at=None, queued_at=retry_at)
+    ``retry_at`` (the beat queues it again if that task is lost). When the person asked
+    again meanwhile, that request's link goes instead and this one is deleted (one waits
+    per citizen and channel)."""
+    claimed = ManageLinkRequest.objects.filter(pk=request_id, sent_at=claimed_at)
+    try:
+        with transaction.atomic():
+            claimed.update(sent_at=None, queued_at=retry_at)
+    except IntegrityError:
+        claimed.delete()
 
 
 def postpone(request_ids: list[int], until: datetime.datetime) -> None:

@@ -199,3 +199,17 @@ def test_with_a_real_worker_a_link_asked_for_while_redis_was_down_arrives_once(
     assert client.get(link).status_code == 200
     for trace in CONTACT_TRACES:
         assert trace not in worker.log()
+
+
+def test_a_link_the_provider_did_not_take_gives_way_to_one_asked_for_since(citizen, ask, held, stub_providers):
+    from registrations import manage_links
+
+    ask(EMAIL)
+    first = ManageLinkRequest.objects.get()
+    claimed_at = manage_links.claim(first.pk)
+    ask(EMAIL)  # asked again while the first is with the provider
+    assert ManageLinkRequest.objects.count() == 2
+
+    manage_links.release(first.pk, claimed_at, retry_at=timezone.now())  # the provider did not take it
+    (waiting,) = ManageLinkRequest.objects.all()
+    assert waiting.pk != first.pk and waiting.sent_at is None  # one waits: the second
