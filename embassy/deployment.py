@@ -179,6 +179,16 @@ def _sender_problems(values: Mapping[str, Any]) -> list[str]:
     return problems
 
 
+def _watchdog_problems(values: Mapping[str, Any]) -> list[str]:
+    if values.get("WATCHDOG_WEBHOOK_URL") or values.get("WATCHDOG_EMAILS") or values.get("WATCHDOG_PHONES"):
+        return []
+    return [
+        "No watchdog notification route: set WATCHDOG_WEBHOOK_URL, WATCHDOG_EMAILS or WATCHDOG_PHONES, and run "
+        "manage.py watchdog: without one nobody is told when Redis, PostgreSQL, beat or the workers stop, and "
+        "alerts and verification codes wait unseen"
+    ]
+
+
 def deployment_problems(values: Mapping[str, Any], *, allow_outbox: bool = False) -> list[str]:
     """Every reason the settings in ``values`` (names to values, as a settings module
     holds them) are not fit for a deployment; empty when they are."""
@@ -194,6 +204,7 @@ def deployment_problems(values: Mapping[str, Any], *, allow_outbox: bool = False
     problems += _sms_problems(values, allow_outbox)
     problems += _email_problems(values, allow_outbox)
     problems += _sender_problems(values)
+    problems += _watchdog_problems(values)
     return problems
 
 

@@ -175,3 +175,73 @@ def env_json(name: str, default: dict) -> dict:
     if not isinstance(value, dict):
         raise ImproperlyConfigured(f"{name} must be a JSON object, not {type(value).__name__}")
     return value
+
+
+def env_http_url(name: str) -> str:
+    """Return the ``http://`` or ``https://`` URL in ``name`` (or the file ``name_FILE``
+    names: such a URL often carries a token), ``""`` when unset or blank.
+
+    A malformed one raises ImproperlyConfigured without repeating it (the token stays
+    out of the error, which a supervisor may log).
+    """
+    from urllib.parse import urlsplit
+
+    raw = (env_secret(name) or "").strip()
+    if not raw:
+        return ""
+    try:
+        parts = urlsplit(raw)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        host = None
+    if parts.scheme not in ("http", "https") or not host or any(ch.isspace() for ch in raw):
+        raise ImproperlyConfigured(
+            f"{name} must be an http:// or https:// URL with a host, such as https://hooks.example.org/T0/B0/xyz "
+            "(the value given is not repeated here: it may hold a token)"
+        )
+    return raw
+
+
+def env_email_list(name: str) -> list[str]:
+    """Return the comma-separated email addresses in ``name`` (``[]`` when unset).
+
+    A malformed one raises ImproperlyConfigured naming its place in the list, never the
+    address (contacts stay out of logs)."""
+    from django.core.exceptions import ValidationError
+    from django.core.validators import validate_email
+
+    addresses = env_list(name, [])
+    for number, address in enumerate(addresses, start=1):
+        try:
+            validate_email(address)
+        except ValidationError:
+            raise ImproperlyConfigured(
+                f"{name}: entry {number} of {len(addresses)} is not an email address (comma-separated addresses, "
+                "such as duty@embassy.example,consul@embassy.example)"
+            ) from None
+    return addresses
+
+
+def env_phone_list(name: str) -> list[str]:
+    """Return the comma-separated phone numbers in ``name`` in E.164 (``[]`` when unset).
+
+    Each must start with + and its country code (spaces and dashes allowed:
+    ``+93 70 123 4567`` becomes ``+93701234567``). A malformed one raises
+    ImproperlyConfigured naming its place in the list, never the number."""
+    import phonenumbers
+
+    numbers = []
+    raw_numbers = env_list(name, [])
+    for number, raw in enumerate(raw_numbers, start=1):
+        try:
+            parsed = phonenumbers.parse(raw, None) if raw.startswith("+") else None
+        except phonenumbers.NumberParseException:
+            parsed = None
+        if parsed is None or not phonenumbers.is_valid_number(parsed):
+            raise ImproperlyConfigured(
+                f"{name}: entry {number} of {len(raw_numbers)} is not a phone number in international form "
+                "(+ then the country code and number, such as +93701234567; comma-separated)"
+            )
+        numbers.append(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+    return numbers

@@ -174,6 +174,18 @@ def broker_status() -> str:
     return _broker()
 
 
+def database_status() -> str:
+    """``ok`` or ``unreachable``: ``SELECT 1`` on a connection of its own, at most a second."""
+    return _database()
+
+
+def heartbeat_ages() -> tuple[int | None, dict[str, int | None]]:
+    """The seconds since the sweep last finished, and since a task on each send queue
+    did (``sweep_age_s`` and ``send_queue_age_s``); ``None`` where none is recorded, or
+    the cache cannot be read."""
+    return _sweep_age(), _send_queue_ages()
+
+
 def _sweep_age() -> int | None:
     try:
         finished = cache.get(SWEEP_HEARTBEAT_KEY)

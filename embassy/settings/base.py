@@ -13,10 +13,13 @@ from embassy.env import (
     env_cap_name,
     env_choice,
     env_db,
+    env_email_list,
     env_float,
+    env_http_url,
     env_int,
     env_json,
     env_list,
+    env_phone_list,
     env_rate,
     env_secret,
     env_secret_list,
@@ -406,6 +409,26 @@ if RETENTION_SIGN_IN_DAYS * 24 <= AXES_COOLOFF_TIME:
         "RETENTION_SIGN_IN_DAYS must be longer than AXES_COOLOFF_HOURS: deleting a lock-out's "
         "record would lift it early"
     )
+
+# --- The watchdog: tells on-call when background work stops (embassy.watchdog) ---------
+# ``manage.py watchdog`` checks what /healthz and the console's banner know every
+# interval; a problem that lasts NOTIFY_AFTER (a worker restart must page nobody) is
+# sent once to every route, again every REPEAT while it lasts, and its end once.
+WATCHDOG_INTERVAL_SECONDS = env_float("WATCHDOG_INTERVAL_SECONDS", 60.0, minimum=5.0)
+WATCHDOG_NOTIFY_AFTER_SECONDS = env_int("WATCHDOG_NOTIFY_AFTER_SECONDS", 180, minimum=0)
+WATCHDOG_REPEAT_SECONDS = env_int("WATCHDOG_REPEAT_SECONDS", 3600, minimum=60)
+# Routes, any of them (production refuses to start with none): a generic webhook (JSON POST;
+# may carry a token, so _FILE too), and emails and phones sent through the configured
+# channels directly, never through Celery (which may be what is down).
+WATCHDOG_WEBHOOK_URL = env_http_url("WATCHDOG_WEBHOOK_URL")
+WATCHDOG_WEBHOOK_TIMEOUT_SECONDS = env_float("WATCHDOG_WEBHOOK_TIMEOUT_SECONDS", 10.0, minimum=0.5)
+WATCHDOG_EMAILS = env_email_list("WATCHDOG_EMAILS")
+WATCHDOG_PHONES = env_phone_list("WATCHDOG_PHONES")
+# What it already told, kept on the watchdog's own disk: the database and Redis may be
+# what is down, and a restart must not page again for the same problem.
+WATCHDOG_STATE_FILE = Path(env.str("WATCHDOG_STATE_FILE", default=str(BASE_DIR / "watchdog-state.json")).strip() or ".")
+if WATCHDOG_STATE_FILE.name in ("", ".", ".."):
+    raise ImproperlyConfigured("WATCHDOG_STATE_FILE must name a file, such as /var/lib/embassy/watchdog-state.json")
 
 # --- Advisory levels ------------------------------------------------------------------
 # The default four-step scale; a deployment may reword it (JSON object, level -> words).

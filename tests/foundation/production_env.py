@@ -21,4 +21,5 @@ PRODUCTION_ENV = {
     "SENDGRID_WEBHOOK_PUBLIC_KEY": "placeholder-public-key",
     "EMAIL_FROM_ADDRESS": "alerts@alerts.example",
     "CAP_SENDER": "alerts.example",
+    "WATCHDOG_EMAILS": "duty@alerts.example",
 }

@@ -31,6 +31,7 @@ GOOD: dict[str, Any] = {
     "SENDGRID_WEBHOOK_PUBLIC_KEY": "public-key",
     "EMAIL_FROM_ADDRESS": "alerts@mfa.example",
     "CAP_SENDER": "alerts@mfa.example",
+    "WATCHDOG_EMAILS": ["duty@mfa.example"],
 }
 
 
