@@ -105,7 +105,7 @@ class ChannelPauseAdmin(ReadOnlyAdmin):
         from alerts.console.audit import record_audit, snapshot
         from alerts.services import pauses
 
-        tried = 0
+        tried = resumed = 0
         for pause in queryset:
             now = timezone.now()
             with transaction.atomic():
@@ -113,8 +113,28 @@ class ChannelPauseAdmin(ReadOnlyAdmin):
                 moved = pauses.try_channel_again(pause.channel, now)
                 if moved < 0:  # ended meanwhile: the provider accepted a message
                     continue
+                if pause.kind == ChannelPause.Kind.RESTORED:
+                    # Held after the database changed (restore_guard): the pause is gone.
+                    record_audit(request.user, "resume_channel_after_database_change", pause, before, None)
+                    resumed += 1
+                    continue
                 record_audit(request.user, "resume_channel_now", pause, before, {"until": now, "deliveries_due": moved})
             tried += 1
+        if resumed:
+            self.message_user(
+                request,
+                ngettext(
+                    "Sending resumed on %(count)d channel held after the database changed: what waits goes out "
+                    "at the next sweep (SMS looked up at Twilio first).",
+                    "Sending resumed on %(count)d channels held after the database changed: what waits goes out "
+                    "at the next sweep (SMS looked up at Twilio first).",
+                    resumed,
+                )
+                % {"count": resumed},
+                messages.SUCCESS,
+            )
+            if not tried:
+                return
         self.message_user(
             request,
             ngettext(

@@ -141,7 +141,7 @@ def abandoned(now: datetime.datetime) -> QuerySet[Verification]:
         used_at__isnull=True,
         expires_at__gt=worth_sending_until,
         resends__lt=settings.VERIFICATION_CLAIM_MAX_RESENDS,
-    ).exclude(channel__in=pauses.paused_channels(now))
+    ).exclude(channel__in=pauses.paused_channels(now, single_messages=True))
 
 
 def requeue_unsent(now: datetime.datetime | None = None) -> int:

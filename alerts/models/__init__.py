@@ -3,7 +3,7 @@
 from .alerts import Alert, AlertTemplate, AlertText
 from .areas import Area, LevelChange
 from .audit import AuditEntry
-from .deliveries import ChannelPause, Delivery
+from .deliveries import ChannelPause, DatabaseIdentity, Delivery
 from .messaging import CheckIn, InboundFetchCursor, InboundMessage, OutboxMessage, WebhookEvent
 from .recipients import StaffTestRecipient
 
@@ -15,6 +15,7 @@ __all__ = [
     "ChannelPause",
     "Area",
     "CheckIn",
+    "DatabaseIdentity",
     "Delivery",
     "InboundFetchCursor",
     "InboundMessage",

@@ -145,6 +145,9 @@ class ChannelPause(models.Model):
     class Kind(models.TextChoices):
         ACCOUNT = "account", _("Our account refused")
         OUTAGE = "outage", _("Provider failing")
+        # The database is not the one sending was recorded in (alerts.services.restore_guard):
+        # held until an administrator resumes it, never by a timer or an accepted request.
+        RESTORED = "restored", _("Database restored")
 
     channel = models.CharField(_("channel"), max_length=8, choices=Delivery.Channel.choices, unique=True)
     kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices, default=Kind.ACCOUNT)
@@ -161,3 +164,26 @@ class ChannelPause(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} paused ({self.code})"
+
+
+class DatabaseIdentity(models.Model):
+    """The PostgreSQL database sending was last recorded in: one row.
+
+    A backup restored over it, a database recreated from a dump, or a failover to a
+    replica (possibly behind) shows as a different identity: sending then holds until an
+    administrator resumes it (``alerts.services.restore_guard``), because deliveries
+    recorded as sent after the backup read as not sent yet.
+    """
+
+    system_identifier = models.CharField(max_length=24)  # pg_control_system(): the cluster
+    timeline = models.PositiveIntegerField()  # pg_control_checkpoint(): a new one after PITR or a promotion
+    database_oid = models.PositiveBigIntegerField()  # pg_database.oid: a new one when recreated from a dump
+    recorded_at = models.DateTimeField()
+    changed_from = models.CharField(max_length=120, blank=True)  # the identity before the last change
+
+    class Meta:
+        verbose_name = _("database identity")
+        verbose_name_plural = _("database identity")
+
+    def __str__(self) -> str:
+        return f"cluster {self.system_identifier}, timeline {self.timeline}, database {self.database_oid}"

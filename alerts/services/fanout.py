@@ -35,7 +35,7 @@ from django.utils import timezone
 
 from alerts.channels import Channel, ChannelError, OutgoingMessage, SendResult, get_channel
 from alerts.models import Alert, ChannelPause, Delivery
-from alerts.services import pauses
+from alerts.services import pauses, restore_guard
 from alerts.services.audience import iter_audience
 from alerts.services.messages import AlertRenderer
 
@@ -852,6 +852,8 @@ def send_delivery_chunk(alert_id: int, channel: str, delivery_ids: Sequence[int]
     ]
     in_flight = collections.deque()
     probing = False  # a pause had ended: the first request accepted ends it
+    # A database restored under a queued task: hold before claiming what it sent already.
+    restore_guard.check_database()
     try:
         while True:
             pause = pauses.channel_pause(channel)
@@ -952,7 +954,7 @@ def _settle_unsendable(
 
 #: Failures after which the message may or may not be at the provider (no answer in
 #: time, an unreadable answer, a connection dropped mid-request): never simply resent.
-AMBIGUOUS_CODES = frozenset({"timeout", "answer", "connection"})
+AMBIGUOUS_CODES = frozenset({"timeout", "answer", "connection", restore_guard.RESTORED})
 #: How far before a delivery was created a provider's clock may put its message.
 _CLOCK_SKEW = datetime.timedelta(minutes=2)
 _UNKNOWN = "outcome unknown: the provider may have taken it; not sent again"
@@ -988,7 +990,10 @@ def _reconcile(
     unasked: list[ClaimedDelivery] = []
     cannot_ask: ChannelError | None = None
     for row in rows:
-        if row.attempts <= 1 or row.error_code not in AMBIGUOUS_CODES:
+        # A first attempt has nothing to look up, unless the database was restored since
+        # (the SMS may have gone after the backup was taken: restore_guard).
+        first = row.attempts <= 1 and row.error_code != restore_guard.RESTORED
+        if first or row.error_code not in AMBIGUOUS_CODES:
             to_send.append(row)
             continue
         if cannot_ask is not None:
@@ -1177,6 +1182,8 @@ def _sweep_lock() -> Iterator[bool]:
 
 def _sweep(now: datetime.datetime, requeue_limit: int) -> SweepReport:
     report = SweepReport()
+    # A restored database holds sending (both channels paused) before anything is queued.
+    restore_guard.check_database(now)
     stale = now - datetime.timedelta(seconds=settings.DELIVERY_SENDING_STALE_SECONDS)
     open_alerts = _open_alert_ids()
     if not open_alerts:

@@ -140,9 +140,14 @@ def is_paused(pause: ChannelPause | None, now: datetime.datetime | None = None) 
     return pause is not None and pause.until > (now or timezone.now())
 
 
-def paused_channels(now: datetime.datetime | None = None) -> set[str]:
-    """The channels whose pause has not ended, read from the database."""
-    return set(ChannelPause.objects.filter(until__gt=now or timezone.now()).values_list("channel", flat=True))
+def paused_channels(now: datetime.datetime | None = None, *, single_messages: bool = False) -> set[str]:
+    """The channels whose pause has not ended, read from the database. With
+    ``single_messages``: those that hold codes and links back, which a hold after a
+    database change (``restore_guard``) does not."""
+    pauses = ChannelPause.objects.filter(until__gt=now or timezone.now())
+    if single_messages:
+        pauses = pauses.exclude(kind=ChannelPause.Kind.RESTORED)
+    return set(pauses.values_list("channel", flat=True))
 
 
 def pause_channel(channel: str, error: ChannelError, now: datetime.datetime | None = None) -> ChannelPause:
@@ -209,6 +214,13 @@ def try_channel_again(channel: str, now: datetime.datetime | None = None) -> int
         pause = ChannelPause.objects.select_for_update().filter(channel=channel).first()
         if pause is None:
             return -1
+        if pause.kind == ChannelPause.Kind.RESTORED:
+            # Held after a database change (restore_guard), not for the provider: nothing
+            # to try. The waiting deliveries are due as they stand; the next sweep queues them.
+            pause.delete()
+            forget()
+            logger.warning("%s sending resumed by hand after the database changed", channel)
+            return 0
         moved = Delivery.objects.filter(
             channel=channel,
             state=Delivery.State.RETRY,

@@ -1,0 +1,164 @@
+"""Sending holds when the database is not the one it was recorded in.
+
+Restore a backup taken at 10:00 over a database that sent an alert until 10:20, and
+every delivery sent after 10:00 reads QUEUED again: the sweep would send it a second
+time, an alert aborted at 10:10 would read SENDING and go on, and an erasure made since
+would be undone. The same holds, for its last seconds, after a failover to a replica
+that was behind.
+
+So every sweep and every send task first compares the database's identity with the one
+last recorded in it (``DatabaseIdentity``):
+
+- the cluster (``pg_control_system().system_identifier``: a new one for a dump restored
+  into another server),
+- its timeline (``pg_control_checkpoint().timeline_id``: a new one after a
+  point-in-time recovery or a replica's promotion),
+- the database (``pg_database.oid``: a new one for a database recreated from a dump).
+
+When any differs, the new identity is recorded (so the change is acted on once) and:
+
+- both channels pause with kind ``restored`` (``ChannelPause``): no send task claims,
+  the sweep queues nothing, the console shows why on every page and ``/healthz`` names
+  the channels. Nothing ends this pause but an administrator ("Resume now" in the
+  admin's Paused channels, ``alerts.services.pauses.try_channel_again``): no timer, and
+  no accepted request, since none is made;
+- the SMS not yet final of every alert still open are marked ``restored``: each is
+  looked up at Twilio before it is sent (as after a timeout), so what went after the
+  backup is recorded SENT, not sent again. Email cannot be looked up: resuming sends
+  again what the backup had not recorded as sent; abort the alert first if that must
+  not happen (docs/operations.md, 7);
+- the change is logged (ERROR) and audited.
+
+Verification codes and links are not held: sending one twice is harmless, and people
+registering must not wait for an administrator.
+
+On SQLite (the embedded default) there is nothing to compare: nothing holds.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from alerts.models import Alert, ChannelPause, DatabaseIdentity, Delivery
+
+logger = logging.getLogger(__name__)
+
+RESTORED = "restored"  # the pauses' code, and the error code of SMS to look up first
+#: A restored pause ends by hand only; its ``until`` is this far ahead.
+_HOLD = datetime.timedelta(days=365 * 100)
+
+Identity = tuple[str, int, int]
+
+
+def database_identity() -> Identity | None:
+    """(cluster, timeline, database) of the connected PostgreSQL database; None elsewhere."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT (SELECT system_identifier FROM pg_control_system())::text,"
+            " (SELECT timeline_id FROM pg_control_checkpoint()),"
+            " (SELECT oid FROM pg_database WHERE datname = current_database())::bigint"
+        )
+        system, timeline, oid = cursor.fetchone()
+    return str(system), int(timeline), int(oid)
+
+
+def _describe(identity: Identity) -> str:
+    return f"cluster {identity[0]}, timeline {identity[1]}, database {identity[2]}"
+
+
+def check_database(now: datetime.datetime | None = None) -> bool:
+    """Compare the database's identity with the one recorded; act on a change (module
+    docstring). Returns True when this call found one."""
+    identity = database_identity()
+    if identity is None:
+        return False
+    now = now or timezone.now()
+    system, timeline, oid = identity
+    with transaction.atomic():
+        recorded = DatabaseIdentity.objects.select_for_update().filter(pk=1).first()
+        if recorded is None:
+            # First run on this database: nothing to compare with. (A backup restored
+            # from before this check existed is not recognised.)
+            try:
+                with transaction.atomic():
+                    DatabaseIdentity.objects.create(
+                        pk=1, system_identifier=system, timeline=timeline, database_oid=oid, recorded_at=now
+                    )
+            except IntegrityError:  # another process recorded it at the same moment
+                pass
+            return False
+        before: Identity = (recorded.system_identifier, recorded.timeline, recorded.database_oid)
+        if before == identity:
+            return False
+        DatabaseIdentity.objects.filter(pk=1).update(
+            system_identifier=system,
+            timeline=timeline,
+            database_oid=oid,
+            recorded_at=now,
+            changed_from=_describe(before)[:120],
+        )
+        reason = f"database changed since {recorded.recorded_at.isoformat(timespec='seconds')}: " + ", ".join(
+            f"{name} {old} -> {new}"
+            for name, old, new in zip(("cluster", "timeline", "database"), before, identity, strict=True)
+            if old != new
+        )
+        _hold(reason[:300], now)
+        marked = _mark_sms_for_look_up()
+        from alerts.console.audit import record_audit
+
+        record_audit(
+            None,
+            "database-changed",
+            DatabaseIdentity.objects.get(pk=1),
+            before={"identity": _describe(before)},
+            after={"identity": _describe(identity), "sending": "held", "sms_to_look_up": marked},
+        )
+    from alerts.services import pauses
+
+    pauses.forget()
+    logger.error(
+        "sending held: %s. Deliveries recorded as sent after the backup read as not sent; "
+        "%d SMS will be looked up at Twilio before they go. An administrator must resume each channel "
+        "(docs/operations.md, 7)",
+        reason,
+        marked,
+    )
+    return True
+
+
+def _hold(reason: str, now: datetime.datetime) -> None:
+    for channel in (Delivery.Channel.SMS, Delivery.Channel.EMAIL):
+        ChannelPause.objects.update_or_create(
+            channel=channel,
+            defaults={
+                "kind": ChannelPause.Kind.RESTORED,
+                "code": RESTORED,
+                "reason": reason,
+                "since": now,
+                "refused_at": now,
+                "until": now + _HOLD,
+                "refusals": 1,
+            },
+        )
+
+
+def _mark_sms_for_look_up() -> int:
+    """Mark the open alerts' SMS not yet final to be looked up before they are sent."""
+    open_alerts = Alert.objects.filter(Q(state=Alert.State.SENDING) | Q(state=Alert.State.ABORTED, finished_at=None))
+    return Delivery.objects.filter(
+        alert__in=open_alerts,
+        channel=Delivery.Channel.SMS,
+        state__in=(Delivery.State.QUEUED, Delivery.State.RETRY),
+    ).update(error_code=RESTORED)
+
+
+def is_restore_hold(pause: ChannelPause | None) -> bool:
+    """Whether ``pause`` is this module's (ends by hand only)."""
+    return pause is not None and pause.kind == ChannelPause.Kind.RESTORED
