@@ -68,6 +68,7 @@ _RUNBOOK = {
     "queue": "runbook 3, Queue depth",
     "paused:account": "runbook 4.1",
     "paused:outage": "runbook 4.2",
+    "paused:restored": "runbook 7, Restore",
 }
 _CHANNEL_NAMES = {"sms": "SMS", "email": "Email"}
 #: SMS notices are cut to this many characters (two segments of plain text).
@@ -167,6 +168,9 @@ def _paused_channels() -> dict[str, str]:
         name = _CHANNEL_NAMES.get(pause.channel, pause.channel)
         if pause.kind == ChannelPause.Kind.ACCOUNT:
             why, runbook = "the provider refuses the embassy's own account", _RUNBOOK["paused:account"]
+        elif pause.kind == "restored":  # alerts.services.restore_guard: only an administrator ends it
+            why = "the database was restored or failed over, and sending holds until an administrator resumes it"
+            runbook = _RUNBOOK["paused:restored"]
         else:
             why, runbook = "the provider is failing", _RUNBOOK["paused:outage"]
         problems[f"paused:{pause.channel}"] = (

@@ -385,6 +385,19 @@ def test_a_paused_channel_is_told_and_its_end_too(routes, receiver, redis, state
     assert watchdog.check(state_file, now=t0 + GRACE + 60).event == "resolved"
 
 
+def test_a_pause_held_after_a_restore_says_so(routes, receiver, redis, state_file) -> None:
+    from alerts.models import ChannelPause
+
+    now = timezone.now()
+    ChannelPause.objects.create(channel="email", kind="restored", code="restored", since=now, refused_at=now, until=now)
+    t0 = time.time()
+    watchdog.check(state_file, now=t0)
+    watchdog.check(state_file, now=t0 + GRACE)
+    (problem,) = receiver.received[0]["problems"]
+    assert problem["code"] == "paused:email" and "restored or failed over" in problem["text"]
+    assert "until an administrator resumes it" in problem["text"] and "runbook 7" in problem["text"]
+
+
 def test_a_pause_is_neither_told_over_nor_resolved_while_the_database_cannot_say(
     routes, receiver, redis, state_file, monkeypatch
 ) -> None:
