@@ -16,7 +16,6 @@ from typing import Any
 from alerts.providerstub.callbacks import CallbackSender
 from alerts.providerstub.server import ProviderStub
 from alerts.providerstub.state import StubConfig, StubState
-from alerts.providerstub.twilio_api import TwilioAPI
 
 KEPT = ("api", "to", "status", "batch_size", "received_at", "in_flight_at_start")
 
@@ -42,9 +41,6 @@ def build(port: int, latency_ms: float) -> ProviderStub:
     stub = ProviderStub(port=port, config=config, backlog=4096)
     stub.state = SlimState(config)
     stub.callback_sender = CallbackSender(stub.state, stub.key)
-    # Everything that answers requests must record into the slim state, not the one the
-    # stub was made with (the Twilio API object is made with the stub).
-    stub.twilio_api = TwilioAPI(stub.state, stub.callback_sender, stub.twilio_account_sid, stub.twilio_auth_token)
     return stub
 
 

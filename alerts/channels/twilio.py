@@ -14,6 +14,7 @@ import collections
 import concurrent.futures
 import contextvars
 import email.utils
+import json
 import logging
 import os
 import threading
@@ -169,6 +170,39 @@ def map_twilio_error(exc: TwilioRestException, response: Response | None = None)
         return ChannelError(f"twilio {code_text}: credentials refused", permanent=False, code=code_text, account=True)
     # Any other refusal (missing body, unknown parameter, ...) will be refused again.
     return ChannelError(f"twilio {code_text}: refused (HTTP {status})", permanent=True, code=code_text)
+
+
+def map_list_error(exc: Exception, what: str = "list of messages") -> ChannelError:
+    """A failed read of the Messages list (the synchronous SDK client, requests) as the
+    channel's error, as a send's would be: a server error is an ``outage``, a timeout or
+    a failed connection ``unreachable`` (both count towards pausing the channel,
+    ``alerts.services.pauses``); our credentials refused are ``account``; anything else
+    counts towards nothing."""
+    import requests
+
+    if isinstance(exc, TwilioRestException):
+        return map_twilio_error(exc)
+    answer = exc.args[1] if isinstance(exc, TwilioException) and len(exc.args) > 1 else None
+    if isinstance(getattr(answer, "status_code", None), int):
+        # A page the API refused: the SDK raises "Unable to fetch page" with the answer
+        # (not a TwilioRestException); read Twilio's error code from its body.
+        try:
+            code = json.loads(answer.text).get("code")
+        except (TypeError, ValueError, AttributeError):
+            code = None
+        return map_twilio_error(TwilioRestException(answer.status_code, "Messages.json", "", code=code))
+    if isinstance(exc, requests.Timeout):
+        return ChannelError(f"twilio: {what} timed out", permanent=False, code="timeout", unreachable=True)
+    if isinstance(exc, requests.ConnectionError):
+        return ChannelError(
+            f"twilio: {what}, connection failed ({type(exc).__name__})",
+            permanent=False,
+            code="connection",
+            unreachable=True,
+        )
+    return ChannelError(
+        f"twilio: {what} unreadable ({type(exc).__name__})", permanent=False, code="answer", unreachable=True
+    )
 
 
 class _SenderLoop:
@@ -469,10 +503,8 @@ class TwilioSMSChannel(BatchFirstChannel):
                 if item.date_created is not None and item.date_created < since:
                     break
                 found.append(ProviderMessage(item.sid, item.status, item.body or "", item.date_created))
-        except TwilioRestException as exc:
-            raise map_twilio_error(exc) from None
-        except (OSError, TwilioException) as exc:  # requests' errors are OSErrors
-            raise ChannelError(
-                f"twilio look-up failed ({type(exc).__name__})", permanent=False, code="lookup"
-            ) from None
+        except (OSError, TwilioException, ValueError) as exc:  # requests' errors are OSErrors
+            # A server error, a timeout or a failed connection counts towards the
+            # channel's outage, as a send's does (the sweep's and a claim's look-ups).
+            raise map_list_error(exc, "look-up") from None
         return found

@@ -31,23 +31,21 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import requests
 from django.conf import settings
 from django.db import DataError, connection
 from django.utils import timezone
 from twilio.base import values
-from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.base.exceptions import TwilioException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from alerts.channels.base import ChannelError
-from alerts.channels.twilio import map_twilio_error
+from alerts.channels.twilio import map_list_error
 from alerts.models import InboundFetchCursor, InboundMessage, WebhookEvent
 from alerts.services import pauses
 from alerts.services.inbound import INBOUND_EVENT, record_inbound_sms
@@ -108,35 +106,6 @@ def _client() -> Any:
     )
     client.api.base_url = settings.TWILIO_API_BASE_URL.rstrip("/")  # the SDK's own seam for the API's host
     return client.api.v2010.accounts(settings.TWILIO_ACCOUNT_SID).messages
-
-
-def _as_channel_error(exc: Exception) -> ChannelError:
-    """A failed list request as the channel's error: server errors are an ``outage``,
-    timeouts and failed connections ``unreachable`` (both count towards pausing the
-    channel); anything else (our credentials, a refused request) counts towards nothing."""
-    if isinstance(exc, TwilioRestException):
-        return map_twilio_error(exc)
-    answer = exc.args[1] if isinstance(exc, TwilioException) and len(exc.args) > 1 else None
-    if isinstance(getattr(answer, "status_code", None), int):
-        # A page the API refused: the SDK raises "Unable to fetch page" with the answer
-        # (not a TwilioRestException); read Twilio's error code from its body.
-        try:
-            code = json.loads(answer.text).get("code")
-        except (TypeError, ValueError, AttributeError):
-            code = None
-        return map_twilio_error(TwilioRestException(answer.status_code, "Messages.json", "", code=code))
-    if isinstance(exc, requests.Timeout):
-        return ChannelError("twilio: list of messages timed out", permanent=False, code="timeout", unreachable=True)
-    if isinstance(exc, requests.ConnectionError):
-        return ChannelError(
-            f"twilio: list of messages, connection failed ({type(exc).__name__})",
-            permanent=False,
-            code="connection",
-            unreachable=True,
-        )
-    return ChannelError(
-        f"twilio: list of messages unreadable ({type(exc).__name__})", permanent=False, code="answer", unreachable=True
-    )
 
 
 def _count_failure(error: ChannelError) -> None:
@@ -247,7 +216,7 @@ def _fetch_for(resource: Any, number: str, now: datetime.datetime, report: Fetch
         ):
             listed.append(item)
     except (TwilioException, OSError, ValueError) as exc:  # requests' errors are OSErrors
-        error = _as_channel_error(exc)
+        error = map_list_error(exc)
         _count_failure(error)
         report.error = error.message
         return False
