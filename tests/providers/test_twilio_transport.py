@@ -9,6 +9,7 @@ body's bytes must be the same, for a create (a form) and a list (a query string)
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import threading
 import time
@@ -96,6 +97,13 @@ def recorder() -> Iterator[Recorder]:
         server.server_close()
 
 
+def _asyncio_run(main: Any) -> Any:
+    """``asyncio.run(main())`` in a thread of its own: a test run earlier in this process
+    (a browser test's Playwright) may have left an event loop running in this one."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: asyncio.run(main())).result()
+
+
 def _run(make_http: Any, base_url: str, call: Any) -> Any:
     """Run ``call(messages_resource)`` on a fresh event loop with the client ``make_http()``."""
 
@@ -108,7 +116,7 @@ def _run(make_http: Any, base_url: str, call: Any) -> Any:
         finally:
             await http.close()
 
-    return asyncio.run(main())
+    return _asyncio_run(main)
 
 
 def stock() -> AsyncTwilioHttpClient:
@@ -205,4 +213,4 @@ def test_a_timeout_passed_per_request_wins(recorder):
         finally:
             await http.close()
 
-    asyncio.run(main())
+    _asyncio_run(main)
