@@ -29,6 +29,11 @@ When any differs, the new identity is recorded (so the change is acted on once) 
   not happen (docs/operations.md, 7);
 - the change is logged (ERROR) and audited.
 
+A new timeline alone (a replica promoted, or a point-in-time recovery, which PostgreSQL
+cannot tell apart) holds too, unless ``HOLD_SENDING_ON_NEW_TIMELINE`` is off: for a
+deployment whose replicas are synchronous (never behind), where a failover at 3 a.m.
+should not wait for an administrator. The new identity is recorded either way.
+
 Verification codes and links are not held: sending one twice is harmless, and people
 registering must not wait for an administrator.
 
@@ -40,6 +45,7 @@ from __future__ import annotations
 import datetime
 import logging
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -104,6 +110,16 @@ def check_database(now: datetime.datetime | None = None) -> bool:
             recorded_at=now,
             changed_from=_describe(before)[:120],
         )
+        if before[0::2] == identity[0::2] and not settings.HOLD_SENDING_ON_NEW_TIMELINE:
+            # Only the timeline: a failover (or a point-in-time recovery), and the
+            # deployment says its replicas are never behind (synchronous replication).
+            logger.warning(
+                "database timeline %d -> %d (a failover or a point-in-time recovery): sending goes on "
+                "(HOLD_SENDING_ON_NEW_TIMELINE is off)",
+                before[1],
+                timeline,
+            )
+            return False
         reason = f"database changed since {recorded.recorded_at.isoformat(timespec='seconds')}: " + ", ".join(
             f"{name} {old} -> {new}"
             for name, old, new in zip(("cluster", "timeline", "database"), before, identity, strict=True)

@@ -122,6 +122,10 @@ DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 # ``manage.py migrate`` on PostgreSQL: how long a migration may wait for a lock before it
 # is rolled back and tried again, instead of holding up sending behind it (0: no limit).
 MIGRATION_LOCK_TIMEOUT_SECONDS = env_float("MIGRATION_LOCK_TIMEOUT_SECONDS", 5.0, minimum=0)
+# A database whose timeline changed (a replica promoted, or a point-in-time recovery)
+# holds sending until an administrator resumes it, as a restored backup does
+# (alerts.services.restore_guard). Off only where replicas are synchronous.
+HOLD_SENDING_ON_NEW_TIMELINE = env_bool("HOLD_SENDING_ON_NEW_TIMELINE", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -72,6 +72,17 @@ def test_a_changed_database_holds_both_channels_once_and_says_why(caplog):
     assert AuditEntry.objects.filter(action="database-changed").count() == 1
 
 
+@pytest.mark.parametrize("hold", [True, False])
+def test_a_new_timeline_alone_holds_unless_told_replicas_are_never_behind(settings, hold):
+    settings.HOLD_SENDING_ON_NEW_TIMELINE = hold
+    restore_guard.check_database()
+    DatabaseIdentity.objects.filter(pk=1).update(timeline=0)  # the timeline before a failover
+
+    assert restore_guard.check_database() is hold
+    assert ChannelPause.objects.filter(kind="restored").count() == (2 if hold else 0)
+    assert DatabaseIdentity.objects.get().timeline == restore_guard.database_identity()[1]  # recorded either way
+
+
 def _sent_then_restored(stub, author, approver, area, callbacks):  # type: ignore[no-untyped-def]
     """An alert sent to three people by SMS and email; then the database restored from a
     backup taken before it was sent: its deliveries read QUEUED again."""
