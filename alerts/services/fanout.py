@@ -37,6 +37,7 @@ from alerts.channels import Channel, ChannelError, OutgoingMessage, SendResult, 
 from alerts.models import Alert, ChannelPause, Delivery
 from alerts.services import pauses, restore_guard
 from alerts.services.audience import iter_audience
+from alerts.services.locks import one_at_a_time
 from alerts.services.messages import AlertRenderer
 
 logger = logging.getLogger(__name__)
@@ -1166,18 +1167,8 @@ def _sweep_lock() -> Iterator[bool]:
     lock of PostgreSQL's: released at the end, or when the worker's connection dies.
     Other databases (the embedded SQLite, one process) need none.
     """
-    if connection.vendor != "postgresql":
-        yield True
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [SWEEP_LOCK_KEY])
-        mine = bool(cursor.fetchone()[0])
-    try:
+    with one_at_a_time(SWEEP_LOCK_KEY) as mine:
         yield mine
-    finally:
-        if mine:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [SWEEP_LOCK_KEY])
 
 
 def _sweep(now: datetime.datetime, requeue_limit: int) -> SweepReport:

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import DataError, connection
+from django.db import DataError
 from django.utils import timezone
 from twilio.base import values
 from twilio.base.exceptions import TwilioException
@@ -49,6 +49,7 @@ from alerts.channels.twilio import map_list_error
 from alerts.models import InboundFetchCursor, InboundMessage, WebhookEvent
 from alerts.services import pauses
 from alerts.services.inbound import INBOUND_EVENT, record_inbound_sms
+from alerts.services.locks import one_at_a_time
 from embassy.logging import mask_phone
 
 logger = logging.getLogger(__name__)
@@ -171,18 +172,8 @@ def _fetch_lock() -> Iterator[bool]:
     """One run at a time across every worker (a slow Twilio can outlast the interval; two
     beats by mistake): True if this one may run. Two runs would record nothing twice (the
     sid is unique) but could write a cursor back. A session lock, as the sweep's."""
-    if connection.vendor != "postgresql":
-        yield True
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [FETCH_LOCK_KEY])
-        mine = bool(cursor.fetchone()[0])
-    try:
+    with one_at_a_time(FETCH_LOCK_KEY) as mine:
         yield mine
-    finally:
-        if mine:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [FETCH_LOCK_KEY])
 
 
 def _window(cursor: InboundFetchCursor, now: datetime.datetime) -> tuple[datetime.datetime, datetime.datetime | None]:
