@@ -180,6 +180,9 @@ class DatabaseIdentity(models.Model):
     database_oid = models.PositiveBigIntegerField()  # pg_database.oid: a new one when recreated from a dump
     recorded_at = models.DateTimeField()
     changed_from = models.CharField(max_length=120, blank=True)  # the identity before the last change
+    # The alerts open or due to start when the database last changed: every SMS of theirs
+    # is looked up at Twilio before it is sent, also one their fan-out creates afresh.
+    look_up_alerts = models.JSONField(default=list, blank=True)
 
     class Meta:
         verbose_name = _("database identity")

@@ -853,6 +853,7 @@ def send_delivery_chunk(alert_id: int, channel: str, delivery_ids: Sequence[int]
     ]
     in_flight = collections.deque()
     probing = False  # a pause had ended: the first request accepted ends it
+    look_up_all: bool | None = None  # the database changed while this alert was open (restore_guard)
     # A database restored under a queued task: hold before claiming what it sent already.
     restore_guard.check_database()
     try:
@@ -877,7 +878,10 @@ def send_delivery_chunk(alert_id: int, channel: str, delivery_ids: Sequence[int]
                 assert provider is not None
                 to_send = _settle_unsendable(renderer, rows, report)
                 if channel == Delivery.Channel.SMS:
-                    to_send = _reconcile(renderer, provider, to_send, report) if _can_look_up(provider) else to_send
+                    if look_up_all is None:
+                        look_up_all = restore_guard.looks_up_every_sms(alert_id)
+                    if _can_look_up(provider):
+                        to_send = _reconcile(renderer, provider, to_send, report, look_up_all=look_up_all)
                     messages = [renderer.render(row) for row in to_send]
                     in_flight.append((to_send, _submit_sms(provider, messages)))
                 else:
@@ -979,9 +983,16 @@ def _look_up(renderer: AlertRenderer, provider: Channel, row: Delivery | Claimed
 
 
 def _reconcile(
-    renderer: AlertRenderer, provider: Channel, rows: list[ClaimedDelivery], report: ChunkReport
+    renderer: AlertRenderer,
+    provider: Channel,
+    rows: list[ClaimedDelivery],
+    report: ChunkReport,
+    *,
+    look_up_all: bool = False,
 ) -> list[ClaimedDelivery]:
     """Settle claimed SMS whose previous attempt ended ambiguously; return those to send.
+    ``look_up_all``: every row is looked up, a first attempt included (the database
+    changed while the alert was open: ``restore_guard``).
 
     Found at the provider: SENT, not sent again. Not found: sent now. The provider
     cannot be asked: back to RETRY without sending.
@@ -994,7 +1005,8 @@ def _reconcile(
         # A first attempt has nothing to look up, unless the database was restored since
         # (the SMS may have gone after the backup was taken: restore_guard).
         first = row.attempts <= 1 and row.error_code != restore_guard.RESTORED
-        if first or row.error_code not in AMBIGUOUS_CODES:
+        unclear = row.error_code in AMBIGUOUS_CODES and not first
+        if not (unclear or look_up_all):
             to_send.append(row)
             continue
         if cannot_ask is not None:

@@ -22,9 +22,10 @@ When any differs, the new identity is recorded (so the change is acted on once) 
   the channels. Nothing ends this pause but an administrator ("Resume now" in the
   admin's Paused channels, ``alerts.services.pauses.try_channel_again``): no timer, and
   no accepted request, since none is made;
-- the SMS not yet final of every alert still open are marked ``restored``: each is
-  looked up at Twilio before it is sent (as after a timeout), so what went after the
-  backup is recorded SENT, not sent again. Email cannot be looked up: resuming sends
+- every SMS of the alerts open or due to start then (``look_up_alerts``) is looked up
+  at Twilio before it is sent (as after a timeout), a first attempt included, also one
+  a resumed or restarted fan-out creates afresh: what went after the backup is recorded
+  SENT, not sent again. Those not yet final are also marked ``restored``. Email cannot be looked up: resuming sends
   again what the backup had not recorded as sent; abort the alert first if that must
   not happen (docs/operations.md, 7);
 - the change is logged (ERROR) and audited.
@@ -126,7 +127,9 @@ def check_database(now: datetime.datetime | None = None) -> bool:
             if old != new
         )
         _hold(reason[:300], now)
-        marked = _mark_sms_for_look_up()
+        look_up = _alerts_to_look_up()
+        DatabaseIdentity.objects.filter(pk=1).update(look_up_alerts=look_up)
+        marked = _mark_sms_for_look_up(look_up)
         from alerts.console.audit import record_audit
 
         record_audit(
@@ -165,14 +168,29 @@ def _hold(reason: str, now: datetime.datetime) -> None:
         )
 
 
-def _mark_sms_for_look_up() -> int:
-    """Mark the open alerts' SMS not yet final to be looked up before they are sent."""
-    open_alerts = Alert.objects.filter(Q(state=Alert.State.SENDING) | Q(state=Alert.State.ABORTED, finished_at=None))
+def _alerts_to_look_up() -> list[int]:
+    """The alerts that may have sent after the backup: sending, aborted with rows still
+    open, or approved and due to start (one that started after the backup starts again)."""
+    states = Q(state__in=(Alert.State.SENDING, Alert.State.SCHEDULED)) | Q(state=Alert.State.ABORTED, finished_at=None)
+    return sorted(Alert.objects.filter(states).values_list("pk", flat=True))
+
+
+def _mark_sms_for_look_up(alert_ids: list[int]) -> int:
+    """Mark those alerts' SMS not yet final to be looked up before they are sent."""
     return Delivery.objects.filter(
-        alert__in=open_alerts,
+        alert_id__in=alert_ids,
         channel=Delivery.Channel.SMS,
         state__in=(Delivery.State.QUEUED, Delivery.State.RETRY),
     ).update(error_code=RESTORED)
+
+
+def looks_up_every_sms(alert_id: int) -> bool:
+    """Whether every SMS of ``alert_id`` is looked up at Twilio before it is sent, a first
+    attempt included: the alert was open or due when the database last changed, so its
+    fan-out may create afresh deliveries that were sent after the backup."""
+    if connection.vendor != "postgresql":
+        return False
+    return DatabaseIdentity.objects.filter(pk=1, look_up_alerts__contains=[alert_id]).exists()
 
 
 def is_restore_hold(pause: ChannelPause | None) -> bool:
