@@ -84,6 +84,7 @@ class FetchReport:
     replies: int = 0  # answers queued by SMS
     incomplete: list[str] = field(default_factory=list)  # numbers (masked) left for later: bound or failure
     error: str = ""  # why Twilio could not be asked, if it could not
+    provider_down: bool = False  # the error says Twilio is down or unreachable: ask no more this run
 
 
 def inbound_numbers() -> list[str]:
@@ -143,8 +144,9 @@ def fetch_missed_inbound_sms(now: datetime.datetime | None = None) -> FetchRepor
             report.numbers += 1
             if not _fetch_for(resource, number, now or timezone.now(), report):
                 report.incomplete.append(mask_phone(number))
-                if report.error:
+                if report.provider_down:
                     break  # Twilio did not answer: the other numbers wait for the next run too
+                # Refused for this number only (a 4xx): the other numbers are still asked.
     level = logging.WARNING if report.recorded or report.failed or report.error else logging.INFO
     logger.log(
         level,
@@ -210,6 +212,7 @@ def _fetch_for(resource: Any, number: str, now: datetime.datetime, report: Fetch
         error = map_list_error(exc)
         _count_failure(error)
         report.error = error.message
+        report.provider_down = report.provider_down or error.outage or error.unreachable
         return False
     report.listed += len(listed)
     more = len(listed) > bound

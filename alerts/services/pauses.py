@@ -159,13 +159,24 @@ def pause_channel(channel: str, error: ChannelError, now: datetime.datetime | No
     seconds = settings.CHANNEL_PAUSE_SECONDS if error.account else settings.CHANNEL_OUTAGE_PAUSE_SECONDS
     until = now + datetime.timedelta(seconds=seconds)
     fields = {"kind": kind, "code": error.code[:16], "reason": error.message[:300], "refused_at": now, "until": until}
-    renewed = ChannelPause.objects.filter(channel=channel).update(refusals=F("refusals") + 1, **fields)
+    held = ChannelPause.objects.filter(channel=channel, kind=ChannelPause.Kind.RESTORED).first()
+    if held is not None:
+        # Held after a database change (restore_guard): only an administrator ends that,
+        # never a provider's refusal turned into a timed pause.
+        return held
+    renewed = (
+        ChannelPause.objects.filter(channel=channel)
+        .exclude(kind=ChannelPause.Kind.RESTORED)
+        .update(refusals=F("refusals") + 1, **fields)
+    )
     if not renewed:
         try:
             with transaction.atomic():
                 ChannelPause.objects.create(channel=channel, since=now, **fields)
-        except IntegrityError:  # another worker paused it at the same moment
-            ChannelPause.objects.filter(channel=channel).update(refusals=F("refusals") + 1, **fields)
+        except IntegrityError:  # another worker paused it (or held it) at the same moment
+            ChannelPause.objects.filter(channel=channel).exclude(kind=ChannelPause.Kind.RESTORED).update(
+                refusals=F("refusals") + 1, **fields
+            )
         else:
             logger.error(
                 "%s sending paused: %s (%s): %s; tried again at %s",
@@ -185,7 +196,8 @@ def resume_channel(channel: str, *, sent_since: datetime.datetime | None = None)
     ``sent_since``: when the accepted request was sent; a pause renewed by a refusal
     that came back after it (another worker's) stays, until the next request accepted.
     """
-    ending = ChannelPause.objects.filter(channel=channel)
+    # A hold after a database change is never ended by an accepted message (restore_guard).
+    ending = ChannelPause.objects.filter(channel=channel).exclude(kind=ChannelPause.Kind.RESTORED)
     if sent_since is not None:
         ending = ending.filter(refused_at__lt=sent_since)
     ended, _ = ending.delete()

@@ -11,8 +11,9 @@ last recorded in it (``DatabaseIdentity``):
 
 - the cluster (``pg_control_system().system_identifier``: a new one for a dump restored
   into another server),
-- its timeline (``pg_control_checkpoint().timeline_id``: a new one after a
-  point-in-time recovery or a replica's promotion),
+- its timeline (the first part of the current WAL file's name: a new one after a
+  point-in-time recovery or a replica's promotion, at once; the last checkpoint's
+  ``timeline_id`` would lag by minutes after a promotion),
 - the database (``pg_database.oid``: a new one for a database recreated from a dump).
 
 When any differs, the new identity is recorded (so the change is acted on once) and:
@@ -69,7 +70,7 @@ def database_identity() -> Identity | None:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT (SELECT system_identifier FROM pg_control_system())::text,"
-            " (SELECT timeline_id FROM pg_control_checkpoint()),"
+            " ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int,"
             " (SELECT oid FROM pg_database WHERE datname = current_database())::bigint"
         )
         system, timeline, oid = cursor.fetchone()

@@ -246,7 +246,7 @@ TWILIO_MESSAGING_SERVICE_SID = env_secret("TWILIO_MESSAGING_SERVICE_SID", "")
 TWILIO_FROM_NUMBER = env_secret("TWILIO_FROM_NUMBER", "")
 # Our numbers people text (E.164, comma-separated), whose inbound SMS the webhook missed
 # are fetched later; TWILIO_FROM_NUMBER unless set. A Messaging Service's numbers.
-TWILIO_INBOUND_NUMBERS = env_list("TWILIO_INBOUND_NUMBERS", [])
+TWILIO_INBOUND_NUMBERS = env_phone_list("TWILIO_INBOUND_NUMBERS")
 # Base URL of the Twilio API; only the loopback provider stub ever changes it.
 TWILIO_API_BASE_URL = env_secret("TWILIO_API_BASE_URL", "https://api.twilio.com") or ""
 SENDGRID_API_KEY = env_secret("SENDGRID_API_KEY", "")

@@ -353,6 +353,20 @@ def test_each_configured_number_is_looked_at(twilio, settings) -> None:
     assert set(InboundFetchCursor.objects.values_list("number", flat=True)) == {OURS, other}
 
 
+def test_a_number_twilio_refuses_does_not_stop_the_numbers_after_it(twilio, settings) -> None:
+    other = "+15005550009"
+    settings.TWILIO_INBOUND_NUMBERS = [OURS, other]
+    citizen = CitizenFactory()
+    twilio.receive_sms(citizen.phone, other, "NEED", sent_at=ago(minutes=2))
+    twilio.fail_next(1, api="sms-list", http_status=400, twilio_code=21211)  # the first number's list only
+
+    report = fetch_missed_inbound_sms()
+
+    assert report.error and not report.provider_down
+    assert (report.numbers, report.recorded) == (2, 1)
+    assert status_of(citizen) == NEED
+
+
 # --- Twilio down ------------------------------------------------------------------------------
 
 

@@ -139,6 +139,22 @@ def test_after_a_restore_nothing_goes_until_resumed_then_sms_are_found_not_sent_
     assert Counter(accepted(stub, "email")) == Counter({p.email: 2 for p in people})
 
 
+def test_a_providers_refusal_or_accepted_message_meanwhile_does_not_end_the_hold():
+    from alerts.channels.base import ChannelError
+    from alerts.services import pauses
+
+    restored_from_an_older_backup()
+    restore_guard.check_database()
+    for error in (
+        ChannelError("twilio HTTP 503: server error", permanent=False, code="20503", outage=True),
+        ChannelError("twilio 20003: credentials refused", permanent=False, code="20003", account=True),
+    ):
+        assert pauses.pause_channel("sms", error).kind == ChannelPause.Kind.RESTORED
+    assert pauses.resume_channel("sms") is False  # a code accepted meanwhile
+    held = ChannelPause.objects.get(channel="sms")
+    assert held.kind == ChannelPause.Kind.RESTORED and held.until > timezone.now() + timezone.timedelta(days=365)
+
+
 def test_codes_and_links_are_not_held_by_it(stub):
     restored_from_an_older_backup()
     restore_guard.check_database()
