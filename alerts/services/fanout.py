@@ -959,7 +959,7 @@ def _settle_unsendable(
 
 #: Failures after which the message may or may not be at the provider (no answer in
 #: time, an unreadable answer, a connection dropped mid-request): never simply resent.
-AMBIGUOUS_CODES = frozenset({"timeout", "answer", "connection", restore_guard.RESTORED})
+AMBIGUOUS_CODES = frozenset({"timeout", "answer", "connection"})
 #: How far before a delivery was created a provider's clock may put its message.
 _CLOCK_SKEW = datetime.timedelta(minutes=2)
 _UNKNOWN = "outcome unknown: the provider may have taken it; not sent again"
@@ -1002,10 +1002,9 @@ def _reconcile(
     unasked: list[ClaimedDelivery] = []
     cannot_ask: ChannelError | None = None
     for row in rows:
-        # A first attempt has nothing to look up, unless the database was restored since
-        # (the SMS may have gone after the backup was taken: restore_guard).
-        first = row.attempts <= 1 and row.error_code != restore_guard.RESTORED
-        unclear = row.error_code in AMBIGUOUS_CODES and not first
+        # A first attempt has nothing to look up, unless the database changed while the
+        # alert was open (the SMS may have gone after the backup: restore_guard).
+        unclear = row.attempts > 1 and row.error_code in AMBIGUOUS_CODES
         if not (unclear or look_up_all):
             to_send.append(row)
             continue

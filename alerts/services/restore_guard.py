@@ -26,7 +26,7 @@ When any differs, the new identity is recorded (so the change is acted on once) 
 - every SMS of the alerts open or due to start then (``look_up_alerts``) is looked up
   at Twilio before it is sent (as after a timeout), a first attempt included, also one
   a resumed or restarted fan-out creates afresh: what went after the backup is recorded
-  SENT, not sent again. Those not yet final are also marked ``restored``. Email cannot be looked up: resuming sends
+  SENT, not sent again. Email cannot be looked up: resuming sends
   again what the backup had not recorded as sent; abort the alert first if that must
   not happen (docs/operations.md, 7);
 - the change is logged (ERROR) and audited.
@@ -56,7 +56,7 @@ from alerts.models import Alert, ChannelPause, DatabaseIdentity, Delivery
 
 logger = logging.getLogger(__name__)
 
-RESTORED = "restored"  # the pauses' code, and the error code of SMS to look up first
+RESTORED = "restored"  # the pauses' code
 #: A restored pause ends by hand only; its ``until`` is this far ahead.
 _HOLD = datetime.timedelta(days=365 * 100)
 
@@ -87,6 +87,11 @@ def check_database(now: datetime.datetime | None = None) -> bool:
     identity = database_identity()
     if identity is None:
         return False
+    recorded_now = (
+        DatabaseIdentity.objects.filter(pk=1).values_list("system_identifier", "timeline", "database_oid").first()
+    )
+    if recorded_now == identity:
+        return False  # the common case, once per send task: one read, no lock
     now = now or timezone.now()
     system, timeline, oid = identity
     with transaction.atomic():
@@ -130,7 +135,6 @@ def check_database(now: datetime.datetime | None = None) -> bool:
         _hold(reason[:300], now)
         look_up = _alerts_to_look_up()
         DatabaseIdentity.objects.filter(pk=1).update(look_up_alerts=look_up)
-        marked = _mark_sms_for_look_up(look_up)
         from alerts.console.audit import record_audit
 
         record_audit(
@@ -138,17 +142,17 @@ def check_database(now: datetime.datetime | None = None) -> bool:
             "database-changed",
             DatabaseIdentity.objects.get(pk=1),
             before={"identity": _describe(before)},
-            after={"identity": _describe(identity), "sending": "held", "sms_to_look_up": marked},
+            after={"identity": _describe(identity), "sending": "held", "alerts_to_look_up": look_up},
         )
     from alerts.services import pauses
 
     pauses.forget()
     logger.error(
         "sending held: %s. Deliveries recorded as sent after the backup read as not sent; "
-        "%d SMS will be looked up at Twilio before they go. An administrator must resume each channel "
-        "(docs/operations.md, 7)",
+        "the SMS of %d open alert(s) will be looked up at Twilio before they go. An administrator must "
+        "resume each channel (docs/operations.md, 7)",
         reason,
-        marked,
+        len(look_up),
     )
     return True
 
@@ -174,15 +178,6 @@ def _alerts_to_look_up() -> list[int]:
     open, or approved and due to start (one that started after the backup starts again)."""
     states = Q(state__in=(Alert.State.SENDING, Alert.State.SCHEDULED)) | Q(state=Alert.State.ABORTED, finished_at=None)
     return sorted(Alert.objects.filter(states).values_list("pk", flat=True))
-
-
-def _mark_sms_for_look_up(alert_ids: list[int]) -> int:
-    """Mark those alerts' SMS not yet final to be looked up before they are sent."""
-    return Delivery.objects.filter(
-        alert_id__in=alert_ids,
-        channel=Delivery.Channel.SMS,
-        state__in=(Delivery.State.QUEUED, Delivery.State.RETRY),
-    ).update(error_code=RESTORED)
 
 
 def looks_up_every_sms(alert_id: int) -> bool:
