@@ -12,11 +12,9 @@ import logging
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +25,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from embassy import health, watchdog
+from tests.fixtures.loopback_http import Answer, Request, serve
 
 pytestmark = [pytest.mark.django_db, pytest.mark.redis]
 
@@ -52,29 +51,16 @@ class Receiver:
 def receiver() -> Iterator[Receiver]:
     found: Receiver
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (the http.server API)
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            if found.status == 200:
-                assert self.headers["Content-Type"] == "application/json"
-                found.received.append(json.loads(body))
-                found.paths.append(self.path)
-            self.send_response(found.status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+    def answer(request: Request) -> Answer:
+        if found.status == 200:
+            assert request.headers["Content-Type"] == "application/json"
+            found.received.append(json.loads(request.body))
+            found.paths.append(request.path)
+        return found.status, {}, b""
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    found = Receiver(url=f"http://127.0.0.1:{server.server_address[1]}")
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serve(answer) as url:
+        found = Receiver(url=url)
         yield found
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+
+from tests.fixtures.loopback_http import Answer, Request, serve
 
 
 @dataclass
@@ -33,25 +33,11 @@ class CallbackReceiver:
 @pytest.fixture
 def callback_receiver() -> Iterator[CallbackReceiver]:
     """An HTTP server on loopback that answers 200 to every POST and keeps what it got."""
-    receiver: CallbackReceiver
+    received: list[ReceivedCallback] = []
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (the http.server API)
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            receiver.received.append(ReceivedCallback(self.path, dict(self.headers.items()), body))
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+    def answer(request: Request) -> Answer:
+        received.append(ReceivedCallback(request.path, request.headers, request.body))
+        return 200, {}, b""
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    receiver = CallbackReceiver(url=f"http://127.0.0.1:{server.server_address[1]}")
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield receiver
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve(answer) as url:
+        yield CallbackReceiver(url=url, received=received)

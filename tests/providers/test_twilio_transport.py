@@ -11,11 +11,9 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import json
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -24,6 +22,7 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
 from alerts.channels.twilio import _last_response, _PooledAsyncHttpClient
+from tests.fixtures.loopback_http import Answer, Request, serve
 
 ACCOUNT_SID = "AC" + "7" * 32
 AUTH_TOKEN = "transport-test-token"
@@ -61,40 +60,16 @@ def recorder() -> Iterator[Recorder]:
     """A loopback HTTP server that keeps every request and answers as told."""
     rec: Recorder
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    def answer(request: Request) -> Answer:
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        rec.received.append(Received(request.method, request.path, headers, request.body))
+        if rec.delay:
+            time.sleep(rec.delay)
+        return rec.status, {"Content-Type": "application/json", **rec.extra_headers}, json.dumps(rec.answer).encode()
 
-        def _serve(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            rec.received.append(
-                Received(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-            )
-            if rec.delay:
-                time.sleep(rec.delay)
-            payload = json.dumps(rec.answer).encode()
-            self.send_response(rec.status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            for name, value in rec.extra_headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(payload)
-
-        do_GET = do_POST = _serve  # noqa: N815 (the http.server API)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    rec = Recorder(url=f"http://127.0.0.1:{server.server_address[1]}")
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serve(answer) as url:
+        rec = Recorder(url=url)
         yield rec
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _asyncio_run(main: Any) -> Any:
